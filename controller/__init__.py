@@ -1,0 +1,1 @@
+"""The numaplane controller: link and admin servicers, store, reconciler, policies, CLI."""

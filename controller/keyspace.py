@@ -1,0 +1,64 @@
+"""The etcd keyspace, in one place (README.md keeps a copy: keep them equal).
+
+    /numaplane/v1/hosts/<host>/info       topology, capabilities, agent version   (on Hello)
+    /numaplane/v1/hosts/<host>/alive      bound to a lease: the host is up while it exists
+    /numaplane/v1/hosts/<host>/status     last report summary (material changes, rate-limited)
+    /numaplane/v1/vms/<vm>/status         observed: host, memory per node, vCPUs, locality, balloon
+    /numaplane/v1/commands/<host>/<id>    journal: command, epoch, state (pending/sent/applied/failed)
+    /numaplane/v1/requests/<id>           operator requests for a command, turned into commands
+                                          by the leader
+    /numaplane/v1/leader                  election key; its create revision is the fencing epoch
+    /numaplane/v1/config/policy           cluster-wide policy knobs
+"""
+
+from __future__ import annotations
+
+import re
+
+ROOT = "/numaplane/v1/"
+HOSTS = ROOT + "hosts/"
+VMS = ROOT + "vms/"
+COMMANDS = ROOT + "commands/"
+REQUESTS = ROOT + "requests/"
+LEADER = ROOT + "leader"
+POLICY = ROOT + "config/policy"
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def valid_name(name: str) -> bool:
+    """Host and VM names become key segments: no slashes, bounded length."""
+    return bool(_NAME.match(name))
+
+
+def host_info(host: str) -> str:
+    return f"{HOSTS}{host}/info"
+
+
+def host_alive(host: str) -> str:
+    return f"{HOSTS}{host}/alive"
+
+
+def host_status(host: str) -> str:
+    return f"{HOSTS}{host}/status"
+
+
+def vm_status(vm: str) -> str:
+    return f"{VMS}{vm}/status"
+
+
+def host_commands(host: str) -> str:
+    return f"{COMMANDS}{host}/"
+
+
+def command(host: str, command_id: str) -> str:
+    return f"{COMMANDS}{host}/{command_id}"
+
+
+def request(request_id: str) -> str:
+    return f"{REQUESTS}{request_id}"
+
+
+def split(key: str) -> tuple[str, ...]:
+    """Segments after ROOT: hosts/h/info -> ("hosts", "h", "info")."""
+    return tuple(key[len(ROOT) :].split("/")) if key.startswith(ROOT) else ()

@@ -1,0 +1,1 @@
+"""Where an agent's observations come from and where its commands land."""

@@ -1,0 +1,42 @@
+"""The backend contract every host backend (sim, linux, libvirt, qmp) fulfils.
+
+A backend is synchronous on purpose: reading sysfs or /proc is blocking file I/O,
+and the agent calls backends through `asyncio.to_thread` so that a slow /proc read
+never stalls the link's keepalives. Backends return `common` dataclasses only.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from common.topology import Topology
+from common.vm import HostObservation
+
+
+class BackendError(Exception):
+    """The backend could not observe or act; the message names what and why."""
+
+
+@dataclass(frozen=True)
+class BackendCapabilities:
+    name: str
+    balloon: bool = False
+    memory_migration: bool = False
+    live_migration: bool = False
+
+
+class Backend(ABC):
+    @abstractmethod
+    def capabilities(self) -> BackendCapabilities: ...
+
+    @abstractmethod
+    def topology(self) -> Topology:
+        """The host's NUMA topology (free memory as of now)."""
+
+    @abstractmethod
+    def observe(self) -> HostObservation:
+        """Free memory per node and every VM, as of now."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release handles (connections, files)."""
