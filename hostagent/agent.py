@@ -1,0 +1,62 @@
+"""One host agent: a backend, the command executor and the link, with one owner.
+
+`Agent.run()` holds the link until cancelled; the backend is closed on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from hostagent.applied_log import AppliedLog
+from hostagent.backends.base import Backend
+from hostagent.executor import Executor
+from hostagent.link import AgentLink
+from hostagent.settings import AgentSettings
+
+log = logging.getLogger(__name__)
+
+
+def make_backend(settings: AgentSettings) -> Backend:
+    """The backend the settings name; a clear error for an unknown one."""
+    if settings.backend == "sim":
+        from hostagent.backends.sim_factory import sim_backend_from_settings
+
+        return sim_backend_from_settings(settings)
+    if settings.backend == "linux":
+        from hostagent.backends.linux import LinuxBackend
+
+        return LinuxBackend(
+            sysfs_root=settings.sysfs_root,
+            proc_root=settings.proc_root,
+            vm_comm_pattern=settings.vm_process_pattern,
+        )
+    raise ValueError(f"unknown backend {settings.backend!r} (choose sim or linux)")
+
+
+class Agent:
+    def __init__(self, settings: AgentSettings, backend: Backend | None = None) -> None:
+        self.settings = settings
+        self.backend = backend or make_backend(settings)
+        path = settings.state_dir / "applied-commands.jsonl" if settings.state_dir else None
+        self.applied = AppliedLog(path)
+        self.executor = Executor(self.applied, self._request_report)
+        self.link = AgentLink(settings, self.backend, self.executor)
+
+    def _request_report(self) -> None:
+        self.link.request_report()
+
+    async def run(self) -> None:
+        monitor = None
+        if self.settings.monitor:
+            from hostagent.monitoring import start_agent_monitor
+
+            monitor = start_agent_monitor(self, self.settings.monitor_port)
+        try:
+            await self.link.run()
+        finally:
+            if monitor is not None:
+                with contextlib.suppress(Exception):
+                    monitor.close()
+            await asyncio.to_thread(self.backend.close)
