@@ -1,0 +1,53 @@
+"""The sim backend: a SimHost behind the agent's Backend contract, on the agent's clock.
+
+Simulated time follows an injectable clock: every call first advances the host by the
+time elapsed on the clock since the previous call. The agent passes `time.time`; tests
+pass a counter they move by hand, which keeps them deterministic. The agent calls
+backends from worker threads (`asyncio.to_thread`), so every access holds a lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from common.topology import Topology
+from common.vm import HostObservation
+from hostagent.backends.base import Backend, BackendCapabilities
+from hostagent.backends.sim.host import SimHost
+
+T = TypeVar("T")
+
+
+class SimBackend(Backend):
+    def __init__(self, host: SimHost, *, clock: Callable[[], float] = time.time) -> None:
+        self._host = host
+        self._clock = clock
+        self._last = clock()
+        self._lock = threading.Lock()
+
+    def capabilities(self) -> BackendCapabilities:
+        return BackendCapabilities(
+            name="sim", balloon=True, memory_migration=True, live_migration=False
+        )
+
+    def topology(self) -> Topology:
+        return self.with_host(lambda host: host.topology())
+
+    def observe(self) -> HostObservation:
+        return self.with_host(lambda host: host.observe(observed_at=self._last))
+
+    def with_host(self, fn: Callable[[SimHost], T]) -> T:
+        """Run `fn` on the host, brought up to the clock's time, under the lock.
+
+        This is how an executor acts on the simulated host: `backend.with_host(lambda h:
+        h.set_balloon_target("vm1", 2 << 30))`.
+        """
+        with self._lock:
+            now = self._clock()
+            if now > self._last:
+                self._host.advance(now - self._last)
+                self._last = now
+            return fn(self._host)
