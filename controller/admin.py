@@ -1,0 +1,227 @@
+"""The Admin gRPC servicer: what the `numaplane` CLI talks to.
+
+Thin on purpose (ARCHITECTURE.md, "Store"): every method validates, then reads
+cluster state from the store or writes *intent* (a command request) to it. Nothing
+here acts on a host; the leader turns requests into journaled commands.
+
+Construct it over a connected store and register it on a grpc.aio server:
+
+    servicer = AdminServicer(store)
+    admin_pb2_grpc.add_AdminServicer_to_server(servicer, server)
+
+WatchEvents sends the current state first when asked (`include_existing`), then one
+`synced` event marking the end of that snapshot (always, so that a client can tell
+"nothing has happened yet" from "still loading"), then changes as they happen.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import TypeVar
+
+import grpc
+from grpc import aio
+from numaplane.v1 import admin_pb2_grpc
+from numaplane.v1.admin_pb2 import (
+    CommandRecord,
+    Event,
+    GetCommandRequest,
+    GetHostRequest,
+    GetVmRequest,
+    Host,
+    ListHostsRequest,
+    ListHostsResponse,
+    ListVmsRequest,
+    ListVmsResponse,
+    RequestCommandRequest,
+    RequestCommandResponse,
+    Vm,
+    WatchEventsRequest,
+)
+from numaplane.v1.state_pb2 import CommandRequest, VmStatus
+
+from controller import keyspace
+from controller.admin_commands import (
+    InvalidRequestError,
+    command_record,
+    find_entry,
+    host_known,
+    new_request,
+    validate_request,
+)
+from controller.admin_events import SYNCED, Clock, EventTranslator
+from controller.admin_records import group_hosts, vm_statuses, vms_by_host
+from controller.admin_views import host_message, vm_message
+from controller.state import RecordError, decode, encode
+from controller.store.contract import (
+    ClusterStore,
+    StoreError,
+    StoreUnavailableError,
+    WatchEvent,
+)
+
+log = logging.getLogger(__name__)
+
+Context = aio.ServicerContext[object, object]
+M = TypeVar("M", VmStatus, CommandRequest)
+
+
+class AdminServicer(admin_pb2_grpc.AdminServicer):
+    def __init__(self, store: ClusterStore, *, clock: Clock = time.time) -> None:
+        self._store = store
+        self._clock = clock
+        self._watchers = 0
+
+    @property
+    def watchers(self) -> int:
+        """Open WatchEvents streams (each holds one store watch)."""
+        return self._watchers
+
+    async def ListHosts(self, request: ListHostsRequest, context: Context) -> ListHostsResponse:
+        async with _store_errors(context):
+            host_kvs, _ = await self._store.get_prefix(keyspace.HOSTS)
+            vm_kvs, _ = await self._store.get_prefix(keyspace.VMS)
+        hosts = group_hosts(host_kvs)
+        by_host = vms_by_host(vm_statuses(vm_kvs).values())
+        return ListHostsResponse(
+            hosts=[host_message(hosts[name], by_host.get(name, [])) for name in sorted(hosts)]
+        )
+
+    async def GetHost(self, request: GetHostRequest, context: Context) -> Host:
+        await _check_name(context, "host", request.name)
+        async with _store_errors(context):
+            host_kvs, _ = await self._store.get_prefix(f"{keyspace.HOSTS}{request.name}/")
+            vm_kvs, _ = await self._store.get_prefix(keyspace.VMS)
+        records = group_hosts(host_kvs).get(request.name)
+        if records is None:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown host {request.name!r}")
+        vms = vms_by_host(vm_statuses(vm_kvs).values()).get(request.name, [])
+        return host_message(records, vms)
+
+    async def ListVms(self, request: ListVmsRequest, context: Context) -> ListVmsResponse:
+        if request.host:
+            await _check_name(context, "host", request.host)
+        async with _store_errors(context):
+            host_kvs, _ = await self._store.get_prefix(keyspace.HOSTS)
+            vm_kvs, _ = await self._store.get_prefix(keyspace.VMS)
+        hosts = group_hosts(host_kvs)
+        if request.host and request.host not in hosts:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown host {request.host!r}")
+        statuses = vm_statuses(vm_kvs)
+        return ListVmsResponse(
+            vms=[
+                vm_message(s, hosts[s.host].up if s.host in hosts else False)
+                for name, s in sorted(statuses.items())
+                if not request.host or s.host == request.host
+            ]
+        )
+
+    async def GetVm(self, request: GetVmRequest, context: Context) -> Vm:
+        await _check_name(context, "VM", request.name)
+        async with _store_errors(context):
+            kv = await self._store.get(keyspace.vm_status(request.name))
+            if kv is None:
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown VM {request.name!r}")
+            status = await _decode_or_abort(context, VmStatus, kv.value, kv.key)
+            status.name = status.name or request.name
+            alive = await self._store.get(keyspace.host_alive(status.host)) if status.host else None
+        return vm_message(status, alive is not None)
+
+    # grpc.aio runs a coroutine handler in one task and lets it write with
+    # context.write(); unlike an async-generator handler (which grpc abandons without
+    # closing when the client cancels mid-send), every exit path of this coroutine
+    # closes the store watch before the RPC's task ends. Hence the override.
+    async def WatchEvents(  # type: ignore[override]
+        self, request: WatchEventsRequest, context: Context
+    ) -> None:
+        self._watchers += 1
+        try:
+            await self._watch_events(request, context)
+        finally:
+            self._watchers -= 1
+
+    async def _watch_events(self, request: WatchEventsRequest, context: Context) -> None:
+        translator = EventTranslator(self._clock)
+        async with _store_errors(context):
+            kvs, revision = await self._store.get_prefix(keyspace.ROOT)
+        existing = translator.prime(kvs)
+        if request.include_existing:
+            for event in existing:
+                await context.write(event)
+        await context.write(
+            Event(at=self._clock(), kind=SYNCED, message=f"watching from revision {revision + 1}")
+        )
+        async with _store_errors(context):
+            changes = self._store.watch_with_relist(keyspace.ROOT, revision + 1)
+            async with _closing(changes):
+                async for change in changes:
+                    for event in translator.translate(change):
+                        await context.write(event)
+
+    async def RequestCommand(
+        self, request: RequestCommandRequest, context: Context
+    ) -> RequestCommandResponse:
+        try:
+            validate_request(request.host, request.kind, request.payload)
+        except InvalidRequestError as e:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(e))
+        async with _store_errors(context):
+            host_kvs, _ = await self._store.get_prefix(f"{keyspace.HOSTS}{request.host}/")
+            if not host_known(group_hosts(host_kvs).get(request.host)):
+                await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown host {request.host!r}")
+            record = new_request(request.host, request.kind, request.payload)
+            if await self._store.create(keyspace.request(record.id), encode(record)) is None:
+                # A uuid4 collision: astronomically unlikely, but never overwrite intent.
+                await context.abort(grpc.StatusCode.ABORTED, "request id collision; retry")
+        log.info("command requested: %s on %s (request %s)", record.kind, record.host, record.id)
+        return RequestCommandResponse(request_id=record.id)
+
+    async def GetCommand(self, request: GetCommandRequest, context: Context) -> CommandRecord:
+        await _check_name(context, "request id", request.request_id)
+        async with _store_errors(context):
+            kv = await self._store.get(keyspace.request(request.request_id))
+            if kv is None:
+                await context.abort(
+                    grpc.StatusCode.NOT_FOUND, f"unknown command request {request.request_id!r}"
+                )
+            stored = await _decode_or_abort(context, CommandRequest, kv.value, kv.key)
+            entry = await find_entry(self._store, stored)
+        return command_record(stored, entry)
+
+
+async def _check_name(context: Context, what: str, name: str) -> None:
+    if not keyspace.valid_name(name):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"invalid {what} name {name!r}")
+
+
+async def _decode_or_abort(context: Context, cls: type[M], value: str, key: str) -> M:
+    try:
+        return decode(cls, value, key=key)
+    except RecordError as e:
+        log.warning("%s", e)
+        await context.abort(grpc.StatusCode.DATA_LOSS, str(e))
+
+
+@contextlib.asynccontextmanager
+async def _closing(changes: AsyncIterator[WatchEvent]) -> AsyncIterator[None]:
+    """Close the watch on every way out (cancellation included), not at garbage collection."""
+    try:
+        yield
+    finally:
+        if isinstance(changes, AsyncGenerator):
+            await changes.aclose()
+
+
+@contextlib.asynccontextmanager
+async def _store_errors(context: Context) -> AsyncIterator[None]:
+    """Turn store failures into gRPC statuses the CLI can explain in one line."""
+    try:
+        yield
+    except StoreUnavailableError as e:
+        await context.abort(grpc.StatusCode.UNAVAILABLE, f"cluster store unavailable: {e}")
+    except StoreError as e:
+        log.exception("store error in admin API")
+        await context.abort(grpc.StatusCode.INTERNAL, f"cluster store error: {e}")
