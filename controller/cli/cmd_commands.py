@@ -20,6 +20,12 @@ from controller.cli.shapes import command_dict
 FINISHED = frozenset({"applied", "failed"})
 POLL_INTERVAL_S = 0.2
 
+_STUCK_HINTS = {
+    "requested": "is a controller leader running?",
+    "pending": "is the host's agent connected? the command is sent when it reconnects",
+    "sent": "the agent has not answered yet",
+}
+
 
 def request_command(
     session: Session, host: str, kind: str, payload: str, *, wait: bool, wait_timeout: float
@@ -34,7 +40,7 @@ def request_command(
         if time.monotonic() >= deadline:
             raise CliError(
                 f"{kind} on host {host} is still {record.state} after {wait_timeout:g}s "
-                f"(request {request_id}); is a controller leader running?"
+                f"(request {request_id}); {_STUCK_HINTS.get(record.state, '')}".rstrip("; ")
             )
         time.sleep(POLL_INTERVAL_S)
         record = session.client.get_command(request_id)

@@ -42,6 +42,9 @@ LETTERS = string.ascii_uppercase + string.ascii_lowercase + string.digits
 OTHER_CHAR, OTHER_STYLE = "▒", "grey50"
 FREE_CHAR, FREE_STYLE = "·", "dim"
 MAX_BAR_WIDTH = 64
+BAR_SUFFIX_WIDTH = 32
+"""Room kept right of each bar for "  1023.5G used · 1023.5G free": one width for all
+nodes (bars are comparable) that fits the line without wrapping."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,7 @@ def vm_keys(vms: Sequence[Vm]) -> list[VmKey]:
 
 def render_host(host: Host, vms: Sequence[Vm], width: int = 100) -> RenderableType:
     keys = vm_keys(vms)
-    bar_width = max(10, min(MAX_BAR_WIDTH, width - 4))
+    bar_width = max(10, min(MAX_BAR_WIDTH, width - 4 - BAR_SUFFIX_WIDTH))
     parts: list[RenderableType] = [_header(host), Text("")]
     for node in host.topology.nodes:
         parts.extend(_node(node, keys, bar_width))
