@@ -68,6 +68,7 @@ class SimVm:
             working_set_bytes=self.guest.working_set_bytes,
             guest_swap_bytes=self.guest.swap_bytes,
             host_swap_bytes=self.host_swap_bytes,
+            blocked=self.blocked,
             swapped_out_total_bytes=self.guest.swapped_out_total_bytes,
             migrating_to=None if self.migration is None else tuple(sorted(self.migration.to_nodes)),
             migration_stalled=self.migration is not None and self.migration.stalled,
@@ -97,6 +98,8 @@ class SimVmState:
     """Working set the guest swapped out because its balloon left too little memory."""
     host_swap_bytes: int
     """Working set the host could not back because its nodes were full."""
+    blocked: bool
+    """The VM's last touch found no memory it was allowed to take."""
     swapped_out_total_bytes: int
     migrating_to: tuple[int, ...] | None
     migration_stalled: bool
