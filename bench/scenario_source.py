@@ -25,7 +25,7 @@ class ScenarioError(ValueError):
         self.file = file
         self.line = line
         self.reason = reason
-        super().__init__(f"{file}:{line}: {reason}")
+        super().__init__(f"{file}:{line}: {reason}" if line else f"{file}: {reason}")
 
 
 @dataclass(frozen=True)
