@@ -12,23 +12,21 @@ Per tick (after the tick's simulated time has passed):
   the host managed to back if the host ran out — is below the reservation.
 
 Headlines: `mean_locality` (and `mean_access_locality`) is the mean over ticks that had
-VMs; a VM's throughput is its
-mean over the ticks it ran, `mean_vm_throughput` the mean over VMs and `p5_vm_throughput`
-their 5th percentile (linear interpolation, as numpy's default); `reservation_violations`
-counts VMs that were in violation at least once.
+VMs; a VM's throughput is its mean over the ticks it ran, `mean_vm_throughput` the mean
+over VMs and `p5_vm_throughput` their 5th percentile (linear interpolation, as numpy's
+default); `reservation_violations` counts VMs that were in violation at least once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bench.cluster import SimCluster
-from bench.model import HostHardware, ModelParams, VmLoad, host_throughputs
-from common.locality import locality
+from bench.host_sample import HostSample, sample_host
+from bench.model import ModelParams
 from common.units import GiB
-from hostagent.backends.sim import SimHost
 
 
 @dataclass(frozen=True)
@@ -39,23 +37,6 @@ class TickSample:
     mean_throughput: float
     p5_throughput: float
     vms: int
-
-
-@dataclass(frozen=True)
-class VmSample:
-    name: str
-    locality: float
-    access_locality: float
-    resident_bytes: int
-    throughput: float
-
-
-@dataclass(frozen=True)
-class HostSample:
-    """One host at one tick: its VMs, and those below their reservation."""
-
-    vms: tuple[VmSample, ...]
-    violating: frozenset[str]
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -69,69 +50,8 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def access_locality(memory_by_node: Mapping[int, int], vcpus_by_node: Mapping[int, int]) -> float:
-    """Mean over vCPUs of the share of the VM's memory on the vCPU's own node."""
-    total = sum(memory_by_node.values())
-    vcpus = sum(vcpus_by_node.values())
-    if total <= 0 or vcpus == 0:
-        return 1.0
-    local = sum(n * memory_by_node.get(node, 0) for node, n in vcpus_by_node.items())
-    return local / (total * vcpus)
-
-
 def _mean(values: Sequence[float], *, empty: float) -> float:
     return sum(values) / len(values) if values else empty
-
-
-def hardware(host: SimHost, params: ModelParams) -> HostHardware:
-    spec = host.spec
-    default = params.node_bandwidth_gbps * 1e9
-    return HostHardware(
-        cpus_by_node={n: len(spec.cpus_of_node(n)) for n in spec.node_ids},
-        bandwidth_by_node={
-            n: node.bandwidth_bytes_per_s or default for n, node in enumerate(spec.nodes)
-        },
-        distances=spec.distances,
-    )
-
-
-def sample_host(cluster: SimCluster, host: SimHost, params: ModelParams) -> HostSample:
-    cpu_nodes = cluster.cpu_nodes(host)
-    loads: dict[str, VmLoad] = {}
-    localities: dict[str, tuple[float, float, int]] = {}
-    violating = set()
-    for state in host.vms():
-        if state.state != "running" or state.name not in cluster.vms:
-            continue
-        workload = cluster.workloads[state.name]
-        vcpus: dict[int, int] = {}
-        for cpu in state.vcpu_cpus:
-            vcpus[cpu_nodes[cpu]] = vcpus.get(cpu_nodes[cpu], 0) + 1
-        ws = state.working_set_bytes
-        loads[state.name] = VmLoad(
-            vcpus_by_node=vcpus,
-            memory_by_node=state.memory_by_node,
-            memory_intensity=workload.memory_intensity,
-            cpu_utilization=workload.cpu_utilization,
-            swapped_fraction=min(1.0, state.swap_bytes / ws) if ws else 0.0,
-        )
-        localities[state.name] = (
-            locality(state.memory_by_node, vcpus.keys()),
-            access_locality(state.memory_by_node, vcpus),
-            state.resident_bytes,
-        )
-        reservation = cluster.vms[state.name].spec.request.reservation_bytes
-        has = state.resident_bytes if state.blocked else state.guest_memory_bytes
-        if reservation and has < reservation:
-            violating.add(state.name)
-    throughput = host_throughputs(hardware(host, params), loads, params)
-    return HostSample(
-        vms=tuple(
-            VmSample(name, loc, access, mem, throughput[name])
-            for name, (loc, access, mem) in localities.items()
-        ),
-        violating=frozenset(violating),
-    )
 
 
 @dataclass
