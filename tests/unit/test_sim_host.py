@@ -211,9 +211,12 @@ def test_inflating_the_balloon_below_the_working_set_swaps() -> None:
     assert vm.resident_bytes == 2 * GiB
     assert vm.guest_swap_bytes == 1 * GiB
     assert vm.swapped_out_total_bytes == 1 * GiB
+    assert (vm.guest_used_bytes, vm.guest_cache_bytes, vm.guest_free_bytes) == (2 * GiB, 0, 0)
     # The working set shrinks back under the balloon: nothing is swapped any more.
     host.set_working_set("a", 1 * GiB)
-    assert host.vm("a").swap_bytes == 0
+    vm = host.vm("a")
+    assert vm.swap_bytes == 0
+    assert (vm.guest_used_bytes, vm.guest_cache_bytes, vm.guest_free_bytes) == (GiB, GiB, 0)
     # Deflating gives the guest its memory back; it touches it again.
     host.set_balloon_target("a", 4 * GiB)
     assert host.vm("a").resident_bytes == 4 * GiB

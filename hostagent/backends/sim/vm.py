@@ -53,6 +53,7 @@ class SimVm:
         return max(0, self.guest.used_bytes - self.resident_bytes)
 
     def snapshot(self) -> SimVmState:
+        used, cache, free = self.guest.breakdown(self.resident_bytes)
         return SimVmState(
             id=self.id,
             name=self.name,
@@ -66,6 +67,9 @@ class SimVm:
             balloon_target_bytes=self.guest.target_bytes,
             guest_memory_bytes=self.guest.size_bytes,
             working_set_bytes=self.guest.working_set_bytes,
+            guest_used_bytes=used,
+            guest_cache_bytes=cache,
+            guest_free_bytes=free,
             guest_swap_bytes=self.guest.swap_bytes,
             host_swap_bytes=self.host_swap_bytes,
             blocked=self.blocked,
@@ -94,6 +98,12 @@ class SimVmState:
     guest_memory_bytes: int
     """Memory the guest has now (configured minus balloon)."""
     working_set_bytes: int
+    guest_used_bytes: int
+    """Inside the guest: its working set, as far as its memory holds it."""
+    guest_cache_bytes: int
+    """Inside the guest: page cache (what the host backs beyond the working set)."""
+    guest_free_bytes: int
+    """Inside the guest: memory it has that the host has not backed yet."""
     guest_swap_bytes: int
     """Working set the guest swapped out because its balloon left too little memory."""
     host_swap_bytes: int
