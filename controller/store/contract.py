@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -151,12 +151,19 @@ class ClusterStore(ABC):
                 for kv in kvs:
                     yield WatchEvent("put", kv.key, kv.value, kv.mod_revision)
                 next_rev = rev + 1
+            events = self.watch(prefix, next_rev)
             try:
-                async for ev in self.watch(prefix, next_rev):
+                async for ev in events:
                     next_rev = ev.revision + 1
                     yield ev
             except CompactedError:
                 next_rev = None
+            finally:
+                # When our consumer closes us, close the inner watch here, in the
+                # consumer's task: left to the garbage collector, its cleanup would run
+                # in a task that nobody owns.
+                if isinstance(events, AsyncGenerator):
+                    await events.aclose()
 
 
 def decode_mapping(kvs: Sequence[KV]) -> Mapping[str, KV]:
