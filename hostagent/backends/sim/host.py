@@ -30,8 +30,12 @@ from hostagent.backends.sim.spec import SimHostSpec
 from hostagent.backends.sim.vm import Migration, SimVm, SimVmState
 
 
-class SimError(BackendError):
-    """An operation the simulated host refuses; the message says why."""
+class SimError(BackendError, ValueError):
+    """An operation the simulated host refuses; the message says why.
+
+    Also a ValueError: every refusal is about an argument the host cannot honour (a name
+    in use, CPUs it does not have, a binding its nodes cannot hold).
+    """
 
 
 class SimHost:
