@@ -3,6 +3,13 @@
 Built once per host and per decision so that the fitting code reads plain numbers, not
 views. Whether claims in flight are subtracted is the policy's choice (`use_claims`):
 numaplane counts them, the baselines model toolstacks that cannot see them.
+
+A claim is memory promised to a VM that is starting but not yet observed, so its vCPUs
+are not in `HostView.vms` either. A policy that counts claims can also count their load:
+`inflight_vcpus_per_byte` turns claimed bytes into vCPUs (numaplane uses the ratio of the
+request it is placing — exact for the usual burst of identical VMs, an estimate
+otherwise). Without it, every request of a parallel burst would see the same CPU load and
+pile onto the node that best fits memory.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ class NodeState(NamedTuple):
     available_bytes: int
     """Free memory, minus claims in flight when the policy counts them (never negative)."""
     vcpu_load: float
-    """vCPUs that may run here; a VM bound to k nodes counts vcpus/k on each."""
+    """vCPUs that may run here; a VM bound to k nodes counts vcpus/k on each (plus the
+    estimated vCPUs of claims in flight, when asked)."""
 
     @property
     def cpu_count(self) -> int:
@@ -53,9 +61,15 @@ class HostState(NamedTuple):
         return sum(n.available_bytes for n in self.nodes)
 
     @classmethod
-    def of(cls, host: HostView, *, use_claims: bool) -> HostState:
+    def of(
+        cls, host: HostView, *, use_claims: bool, inflight_vcpus_per_byte: float = 0.0
+    ) -> HostState:
         load = vcpu_load_by_node(host)
         claims = host.claimed_by_node if use_claims else {}
+        if claims and inflight_vcpus_per_byte > 0:
+            for node, claimed in claims.items():
+                if claimed > 0:
+                    load[node] = load.get(node, 0.0) + claimed * inflight_vcpus_per_byte
         nodes = tuple(
             NodeState(
                 n.id,

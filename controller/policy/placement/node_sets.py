@@ -140,12 +140,6 @@ def compactness(nodes: Sequence[int], distance: Distance) -> tuple[int, int]:
     return diameter(nodes, distance), distance_sum(nodes, distance)
 
 
-def mean_distance(nodes: Sequence[int], distance: Distance) -> float:
-    """Mean distance over pairs of members (10, the local distance, for one node)."""
-    pairs = len(nodes) * (len(nodes) - 1) // 2
-    return distance_sum(nodes, distance) / pairs if pairs else 10.0
-
-
 @lru_cache(maxsize=1024)
 def subsets_by_compactness(matrix: Matrix, size: int) -> tuple[tuple[int, int, NodeSet], ...]:
     """Every `size`-subset of positions 0..n-1 as (diameter, distance sum, positions).

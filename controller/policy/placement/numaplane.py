@@ -6,7 +6,8 @@ The cluster default (issue 4). For a request it:
    the operator's host and nodes, affinity and anti-affinity groups, enough CPUs);
 2. reads every remaining host's nodes with claims in flight subtracted
    (`uses_claims = True`), so that requests decided before their VMs are observed cannot
-   overfill a node;
+   overfill a node — and with the vCPUs of those claims counted as load, so that a burst
+   of requests spreads instead of piling onto one node;
 3. looks for the fewest nodes that hold the VM's target memory (its limit, else its
    size) and vCPUs — one node on any host beats two anywhere — and, when more than one
    node is needed, the nearest set by the distance matrix (`numaplane_fit.py` scores
@@ -50,9 +51,9 @@ from controller.policy.types import (
 
 NAME = "numaplane"
 COST_LEGEND = (
-    "cost, lower is better: 1e9 per extra node, 1e5 per unit of set diameter above 10, "
-    "100 per unit of mean member distance above 10, + CPU-load band, "
-    "+ 0.9 x share of the set left free, + 0.05 on an idle host"
+    "cost, lower is better: 1e12 per extra node, 1e9 per unit of set diameter above 10, "
+    "1e3 per unit of member distances above local, + CPU load (bands up to 1 vCPU/CPU, "
+    "+100 per vCPU/CPU beyond), + 0.9 x share of the set left free, + 0.05 on an idle host"
 )
 
 
@@ -79,6 +80,9 @@ class NumaplanePlacement:
                 vm=request.name, policy=NAME, placement=None, reasons=(missing,)
             )
         demand = MemoryDemand.of(request)
+        # Claims in flight are VMs not yet observed: count their vCPUs at this request's
+        # vCPU-to-memory ratio (see host_state.py).
+        ratio = request.vcpus / demand.target_bytes if demand.target_bytes > 0 else 0.0
         filtered: list[tuple[str, Rejection]] = []
         fits: list[tuple[int, HostFit]] = []
         for index, host in enumerate(cluster.hosts):
@@ -86,7 +90,7 @@ class NumaplanePlacement:
             if rejection is not None:
                 filtered.append((host.name, rejection))
                 continue
-            state = HostState.of(host, use_claims=self.uses_claims)
+            state = HostState.of(host, use_claims=self.uses_claims, inflight_vcpus_per_byte=ratio)
             fits.append((index, HostFit.of(state, request.nodes, self.settings)))
 
         log = _log_with(filtered)

@@ -3,20 +3,23 @@
 The cost is one number, lower is better, made of terms whose ranges never overlap, so
 that it orders candidates lexicographically and still reads as a score:
 
-    cost = 1e12 x share of the target memory not claimable    (only when overcommitting)
-         + 1e9 x (nodes - 1)                                   fewest nodes first
-         + 1e5 x (set diameter - 10)                           then the nearest set:
-         + 1e2 x (mean distance between members - 10)            tightest first
-         + CPU-load band after placement (0..99)               then the least loaded
+    cost = 1e14 x share of the target memory not claimable    (only when overcommitting)
+         + 1e12 x (nodes - 1)                                  fewest nodes first
+         + 1e9 x (set diameter - 10)                           then the nearest set:
+         + 1e3 x (sum of distances between members - 10/pair)    tightest first
+         + CPU load after placement, in bands (0..999)         then the least loaded
          + 0.9 x free memory left on the set / set's memory    then best fit
          + idle-host penalty (0.05)                            then hosts in use
 
-Distances are SLIT values (10..255), so every term stays below the next one's step.
+Distances are SLIT values (10..255) and a host has at most 64 nodes here, so every term
+stays below the next one's step.
 
-Best fit within a load band is how fragmentation is avoided: among equally loaded
-candidates the VM goes where it leaves the least memory free, so the nodes (and hosts)
-with large free blocks stay whole for VMs that need them. The band comes first because a
-packed but overcommitted node costs every VM on it throughput.
+The load term: while the set's CPUs are not overcommitted (at most one vCPU per CPU after
+placement), load counts in bands of `cpu_load_band` vCPUs per CPU, and within a band the
+VM goes where it leaves the least memory free (best fit) — so nodes and hosts with large
+free blocks stay whole for VMs that need them. Past one vCPU per CPU every extra vCPU
+counts (100 per vCPU-per-CPU of excess): packing an overcommitted node costs every VM on
+it throughput, so there the least loaded always wins.
 """
 
 from __future__ import annotations
@@ -33,13 +36,15 @@ from controller.policy.placement.node_sets import (
     compact_fitting_sets,
     diameter,
     distance_of,
-    mean_distance,
+    distance_sum,
     minimum_size,
     submatrix,
 )
 from controller.policy.placement.numaplane_settings import NumaplaneSettings
 
-MAX_BAND = 99
+MAX_LOAD_TERM = 999.0
+OVERCOMMIT_WEIGHT = 100.0
+"""Load term per vCPU-per-CPU past one: strictly least-loaded once overcommitted."""
 
 
 def set_cost(
@@ -47,21 +52,30 @@ def set_cost(
     shortfall: float,
     nodes: int,
     diameter: int,
-    mean_distance: float,
-    band: int,
+    distance_sum: int,
+    load_term: float,
     leftover_share: float,
     idle: float,
 ) -> float:
     """The cost formula of the module docstring, the one place it is written."""
+    pairs = nodes * (nodes - 1) // 2
     return (
-        1e12 * shortfall
-        + 1e9 * (nodes - 1)
-        + 1e5 * (diameter - 10)
-        + 1e2 * (mean_distance - 10)
-        + band
+        1e14 * shortfall
+        + 1e12 * (nodes - 1)
+        + 1e9 * (diameter - 10)
+        + 1e3 * (distance_sum - 10 * pairs)
+        + load_term
         + 0.9 * leftover_share
         + idle
     )
+
+
+def load_term(load_after: float, band_width: float) -> float:
+    """The load part of the cost: bands up to one vCPU per CPU, every vCPU beyond."""
+    if load_after <= 1.0 + 1e-9:
+        return float(int(load_after / band_width + 1e-9))
+    at_one = float(int(1.0 / band_width + 1e-9))
+    return min(MAX_LOAD_TERM, at_one + 1.0 + OVERCOMMIT_WEIGHT * (load_after - 1.0))
 
 
 class Scored(NamedTuple):
@@ -131,8 +145,8 @@ class HostFit(NamedTuple):
                 shortfall=_shortfall(target_bytes, claim),
                 nodes=1,
                 diameter=10,
-                mean_distance=10.0,
-                band=_band((s.vcpu_load + vcpus) / len(s.cpus), settings),
+                distance_sum=0,
+                load_term=load_term((s.vcpu_load + vcpus) / len(s.cpus), settings.cpu_load_band),
                 leftover_share=(room - claim) / s.total_bytes,
                 idle=idle,
             )
@@ -188,8 +202,8 @@ class HostFit(NamedTuple):
                 shortfall=_shortfall(target_bytes, min(target_bytes, room)),
                 nodes=len(s),
                 diameter=diam,
-                mean_distance=mean_distance(s, distance) if distance is not None else 10.0,
-                band=0,
+                distance_sum=distance_sum(s, distance) if distance is not None else 0,
+                load_term=0.0,
                 leftover_share=0.0,
                 idle=0.0,
             )
@@ -215,13 +229,13 @@ class HostFit(NamedTuple):
         load_after = (sum(s.vcpu_load for s in states) + vcpus) / sum(len(s.cpus) for s in states)
         set_total = sum(s.total_bytes for s in states)
         diam = diameter(nodes, distance) if distance is not None else 10
-        mean = mean_distance(nodes, distance) if distance is not None else 10.0
+        total_distance = distance_sum(nodes, distance) if distance is not None else 0
         cost = set_cost(
             shortfall=_shortfall(target_bytes, claim),
             nodes=len(nodes),
             diameter=diam,
-            mean_distance=mean,
-            band=_band(load_after, settings),
+            distance_sum=total_distance,
+            load_term=load_term(load_after, settings.cpu_load_band),
             leftover_share=(room - claim) / set_total if set_total else 0.0,
             idle=0.0 if self.host.in_use else settings.idle_host_penalty,
         )
@@ -233,10 +247,6 @@ class HostFit(NamedTuple):
             load_after=load_after,
             leftover_bytes=room - claim,
         )
-
-
-def _band(load_after: float, settings: NumaplaneSettings) -> int:
-    return min(MAX_BAND, int(load_after / settings.cpu_load_band + 1e-9))
 
 
 def _shortfall(target_bytes: int, claim_bytes: int) -> float:

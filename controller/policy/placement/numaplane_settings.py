@@ -9,11 +9,12 @@ from controller.policy.placement.node_sets import EXHAUSTIVE_LIMIT
 
 @dataclass(frozen=True)
 class NumaplaneSettings:
-    cpu_load_band: float = 0.25
-    """Width of a CPU-load band, in vCPUs per CPU after placement. Candidates in the same
-    band count as equally loaded and are packed best-fit (keeping large free blocks
-    whole); a lower band wins over packing. Wider consolidates more, narrower balances
-    more."""
+    cpu_load_band: float = 0.125
+    """Width of a CPU-load band, in vCPUs per CPU after placement (0.125: one vCPU on an
+    8-CPU node). Candidates in the same band count as equally loaded and are packed
+    best-fit (keeping large free blocks whole); a lower band wins over packing. Wider
+    consolidates more, narrower balances more. Past one vCPU per CPU there are no bands:
+    the least loaded always wins."""
     exclusive_cpus: bool = False
     """Each vCPU needs a CPU of its own: a node set is valid only if its CPUs, less the
     vCPUs already there, cover the VM's vCPUs."""
