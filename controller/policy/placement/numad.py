@@ -205,9 +205,10 @@ def _numad_order(vms: list[VmView], bind_time: dict[str, float | None]) -> list[
     Reproduces manage_loads' selection sorts, including that its unsigned arithmetic
     makes a larger magnitude always win among bound processes.
     """
+    mags = {vm.name: vm.vcpus * ONE_HUNDRED * _mbs_used(vm) for vm in vms}
 
     def mag(vm: VmView) -> int:
-        return vm.vcpus * ONE_HUNDRED * _mbs_used(vm)
+        return mags[vm.name]
 
     unbound = [vm for vm in vms if bind_time[vm.name] is None]
     bound = [vm for vm in vms if bind_time[vm.name] is not None]

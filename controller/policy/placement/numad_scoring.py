@@ -24,7 +24,7 @@ pick_numa_nodes. Units are numad's: memory in MiB, CPU in hundredths of a CPU.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 MIB = 1 << 20
 ONE_HUNDRED = 100
@@ -78,17 +78,9 @@ def pick_numa_nodes(
     assume_enough_cpus: bool = False,
 ) -> tuple[int, ...] | None:
     """The node ids numad advises, in the order it took them; None = leave the process."""
-    tmp = list(nodes)
-    sum_cpus_free = 0
-    for i, n in enumerate(tmp):
-        if process is not None:
-            n = _add_back(n, process, nodes)
-            sum_cpus_free += n.cpus_free
-            n = replace(
-                n, cpus_free=min(n.cpus_free, n.cpus_total), mbs_free=min(n.mbs_free, n.mbs_total)
-            )
-        tmp[i] = replace(n, cpus_free=max(n.cpus_free, 1))
-    mags = {n.id: magnitude(mbs, cpus, n.mbs_free, n.cpus_free) for n in tmp}
+    ids = [n.id for n in nodes]
+    free_mbs, free_cpus, sum_cpus_free = _free_for(nodes, process)
+    mags = {i: magnitude(mbs, cpus, free_mbs[i], free_cpus[i]) for i in ids}
     if process is not None and cpus > sum_cpus_free:
         assume_enough_cpus = True
     cpu_flex = 0
@@ -98,34 +90,29 @@ def pick_numa_nodes(
         _ceil_div(mbs, nodes[0].mbs_total), _ceil_div(cpus - cpu_flex, nodes[0].cpus_total)
     )
     min_req = min(min_req, len(nodes))
-
-    def nearest(centre: int) -> list[NumadNode]:
-        return _nearest_first(tmp, centre, distance, mags)
-
     totmag = {
-        n.id: sum(mags[m.id] // distance(n.id, m.id) ** 2 for m in nearest(n.id)[:min_req])
-        for n in tmp
+        c: sum(
+            mags[m] // distance(c, m) ** 2 for m in _nearest_first(ids, c, distance, mags)[:min_req]
+        )
+        for c in ids
     }
-    centre = tmp[0].id
-    for n in tmp:
-        if totmag[n.id] > totmag[centre]:
-            centre = n.id
-    order = nearest(centre)
-    free_mbs = {n.id: n.mbs_free for n in tmp}
-    free_cpus = {n.id: n.cpus_free for n in tmp}
+    centre = ids[0]
+    for c in ids:
+        if totmag[c] > totmag[centre]:
+            centre = c
     taken: list[int] = []
-    for n in order:
+    for n in _nearest_first(ids, centre, distance, mags):
         if not (min_req > 0 or mbs > 0 or (cpus > cpu_flex and not assume_enough_cpus)):
             break
-        taken.append(n.id)
+        taken.append(n)
         min_req -= 1
         if len(taken) == len(nodes):
             break
-        if free_mbs[n.id] >= mbs + MBS_MARGIN:
+        if free_mbs[n] >= mbs + MBS_MARGIN:
             mbs = 0
         else:
-            mbs -= free_mbs[n.id] - MBS_MARGIN
-        cpus = 0 if free_cpus[n.id] >= cpus else cpus - free_cpus[n.id]
+            mbs -= free_mbs[n] - MBS_MARGIN
+        cpus = 0 if free_cpus[n] >= cpus else cpus - free_cpus[n]
     if process is not None and process.mbs_used > 0:
         nonlocal_mbs = sum(b for node, b in process.mbs_by_node.items() if node not in taken)
         displaced = 100 * nonlocal_mbs // process.mbs_used
@@ -136,46 +123,65 @@ def pick_numa_nodes(
         ):
             return None
     if process is None and not taken:
-        taken.append(nodes[0].id)
+        taken.append(ids[0])
     return tuple(taken)
 
 
-def _add_back(n: NumadNode, p: NumadProcess, nodes: Sequence[NumadNode]) -> NumadNode:
-    """The node's free resources with this process's own share added back, as numad does."""
-    own_mbs = p.mbs_by_node.get(n.id, 0)
-    if len(p.node_list) >= len(nodes):
-        cpus_back = p.cpus_used * own_mbs // p.mbs_used if p.mbs_used else 0
-        return replace(
-            n, mbs_free=n.mbs_free + own_mbs * 17 // 16, cpus_free=n.cpus_free + cpus_back
-        )
-    n = replace(n, mbs_free=n.mbs_free + own_mbs * 5 // 4)
-    if n.id in p.node_list:
-        listed = [m.cpus_free for m in nodes if m.id in p.node_list]
+def _free_for(
+    nodes: Sequence[NumadNode], p: NumadProcess | None
+) -> tuple[dict[int, int], dict[int, int], int]:
+    """Free MiB and CPU per node as numad weighs them for `p`, and the CPU sum it checks.
+
+    For an existing process its own use is added back first (memory with a bias of 17/16
+    when unbound, 5/4 when bound; CPU in proportion to its memory when unbound, the
+    average over its nodes when bound); the sum is taken before capping at the totals,
+    as numad does; every node keeps at least 1/100 CPU.
+    """
+    free_mbs: dict[int, int] = {}
+    free_cpus: dict[int, int] = {}
+    total = 0
+    avg = 0
+    if p is not None and len(p.node_list) < len(nodes):
+        listed = [n.cpus_free for n in nodes if n.id in p.node_list]
         avg = (p.cpus_used + sum(listed)) // max(1, len(p.node_list))
-        n = replace(n, cpus_free=avg)
-    return n
+    for n in nodes:
+        mbs, cpu = n.mbs_free, n.cpus_free
+        if p is not None:
+            own = p.mbs_by_node.get(n.id, 0)
+            if len(p.node_list) >= len(nodes):
+                mbs += own * 17 // 16
+                cpu += p.cpus_used * own // p.mbs_used if p.mbs_used else 0
+            else:
+                mbs += own * 5 // 4
+                if n.id in p.node_list:
+                    cpu = avg
+            total += cpu
+            cpu, mbs = min(cpu, n.cpus_total), min(mbs, n.mbs_total)
+        free_mbs[n.id], free_cpus[n.id] = mbs, max(cpu, 1)
+    return free_mbs, free_cpus, total
 
 
 def _nearest_first(
-    nodes: Sequence[NumadNode],
+    ids: Sequence[int],
     centre: int,
     distance: Callable[[int, int], int],
     mags: Mapping[int, int],
-) -> list[NumadNode]:
+) -> list[int]:
     """numad's selection sort: by distance from `centre`, larger magnitude first on ties.
 
-    Equal distance and magnitude keep the earlier node first, as numad's strict
-    comparisons do.
+    Kept a selection sort with swaps (not a stable sort) so that nodes equal in distance
+    and magnitude come out in the order numad's would.
     """
-    index = list(nodes)
-    for i in range(len(index)):
+    keys = [(distance(i, centre), -mags[i]) for i in ids]
+    order = list(ids)
+    for i in range(len(order)):
         best = i
-        for k in range(i + 1, len(index)):
-            dk, db = distance(index[k].id, centre), distance(index[best].id, centre)
-            if db > dk or (db == dk and mags[index[best].id] < mags[index[k].id]):
+        for k in range(i + 1, len(order)):
+            if keys[k] < keys[best]:
                 best = k
-        index[i], index[best] = index[best], index[i]
-    return index
+        order[i], order[best] = order[best], order[i]
+        keys[i], keys[best] = keys[best], keys[i]
+    return order
 
 
 def _ceil_div(a: int, b: int) -> int:
