@@ -54,7 +54,7 @@ def table(records: Sequence[Mapping[str, Any]], title: str | None = None) -> Tab
     for header, _ in COLUMNS:
         left = header in ("scenario", "policy")
         out.add_column(header, justify="left" if left else "right", no_wrap=left)
-    out.add_column("thr/opt", justify="right")
+    out.add_column("thr/oracle", justify="right")
     out.add_column("wall s", justify="right")
     for rec in records:
         out.add_row(

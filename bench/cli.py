@@ -1,0 +1,163 @@
+"""`numaplane-bench`: run policies through scenarios and compare them.
+
+    numaplane-bench run SCENARIO --policy NAME [--seed N] [--output table|json]
+    numaplane-bench compare SCENARIO... --policies a,b,c [--seed N] [--plot FILE.png]
+    numaplane-bench list
+
+SCENARIO is a path to a YAML file or the name of one in bench/scenarios. Progress goes
+to stderr (when it is a terminal); results to stdout. A bad scenario or policy name
+prints one line (`file:line: reason`) and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bench.metrics import RunResult
+from bench.oracle import oracle_metrics
+from bench.policies import UnknownPolicy, create_policy, policy_names
+from bench.report import record, table
+from bench.runner import run_scenario
+from bench.scenario import Scenario, ScenarioError, bundled_scenarios, load_scenario
+
+OUTPUTS = click.Choice(["table", "json"])
+
+
+class UsageProblem(click.ClickException):
+    exit_code = 2
+
+
+def _stdout() -> Console:
+    """Tables fit the terminal; piped into a file they are not squeezed to 80 columns."""
+    console = Console()
+    return console if console.is_terminal else Console(width=160)
+
+
+def _load(name: str) -> Scenario:
+    try:
+        return load_scenario(name)
+    except ScenarioError as e:
+        raise UsageProblem(str(e)) from None
+
+
+def _check_policies(names: Sequence[str]) -> None:
+    for name in names:
+        try:
+            create_policy(name)
+        except UnknownPolicy as e:
+            raise UsageProblem(str(e)) from None
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[str], Callable[[int, int], None]]]:
+    """A progress bar over `total` ticks; yields a factory of per-run tick callbacks."""
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task("", total=total)
+
+        def for_run(label: str) -> Callable[[int, int], None]:
+            bar.update(task, description=label)
+            last = [0]
+
+            def tick(done: int, _of: int) -> None:
+                bar.advance(task, done - last[0])
+                last[0] = done
+
+            return tick
+
+        yield for_run
+
+
+def _ticks(scenario: Scenario) -> int:
+    return max(1, round(scenario.duration_s / scenario.tick_s))
+
+
+def _run_all(
+    scenarios: Sequence[Scenario], policies: Sequence[str], seed: int | None
+) -> list[tuple[RunResult, dict[str, Any]]]:
+    out = []
+    with _progress(sum(_ticks(s) for s in scenarios) * len(policies)) as for_run:
+        for scenario in scenarios:
+            oracle = oracle_metrics(scenario, seed)
+            for name in policies:
+                progress = for_run(f"{scenario.name} / {name}")
+                result = run_scenario(scenario, create_policy(name), seed=seed, progress=progress)
+                out.append((result, record(result, oracle)))
+    return out
+
+
+@click.group()
+def main() -> None:
+    """Benchmark numaplane's policies against baselines on simulated clusters."""
+
+
+@main.command()
+@click.argument("scenario")
+@click.option("--policy", "policy", required=True, help="Policy name (see `list`).")
+@click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
+@click.option("--output", type=OUTPUTS, default="table", show_default=True)
+def run(scenario: str, policy: str, seed: int | None, output: str) -> None:
+    """Run one policy through one scenario."""
+    loaded = _load(scenario)
+    _check_policies([policy])
+    [(_, rec)] = _run_all([loaded], [policy], seed)
+    if output == "json":
+        click.echo(json.dumps(rec, indent=2))
+    else:
+        _stdout().print(table([rec]))
+
+
+@main.command()
+@click.argument("scenarios", nargs=-1, required=True)
+@click.option("--policies", required=True, help="Comma-separated policy names.")
+@click.option("--seed", type=int, default=None, help="Override every scenario's seed.")
+@click.option("--output", type=OUTPUTS, default="table", show_default=True)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write locality and throughput over simulated time to this PNG.",
+)
+def compare(
+    scenarios: tuple[str, ...], policies: str, seed: int | None, output: str, plot: Path | None
+) -> None:
+    """Run several policies through several scenarios; one row per scenario x policy."""
+    names = [p.strip() for p in policies.split(",") if p.strip()]
+    if not names:
+        raise UsageProblem("--policies names no policy")
+    loaded = [_load(s) for s in scenarios]
+    _check_policies(names)
+    results = _run_all(loaded, names, seed)
+    records = [rec for _, rec in results]
+    if output == "json":
+        click.echo(json.dumps(records, indent=2))
+    else:
+        _stdout().print(table(records))
+    if plot is not None:
+        from bench.plot import plot_results  # matplotlib is slow to import: only when asked
+
+        plot_results([r for r, _ in results], plot)
+        click.echo(f"plot written to {plot}", err=True)
+
+
+@main.command(name="list")
+def list_() -> None:
+    """The bundled scenarios and the known policies."""
+    click.echo("scenarios: " + ", ".join(p.stem for p in bundled_scenarios()))
+    click.echo("policies: " + ", ".join(policy_names()))
