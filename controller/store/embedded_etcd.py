@@ -196,6 +196,16 @@ class EmbeddedEtcd:
             self._process.wait()
         self._close_log()
 
+    def freeze(self) -> None:
+        """SIGSTOP: the process keeps its sockets but answers nothing (a hung etcd)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """SIGCONT after `freeze`."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGCONT)
+
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
         """The last lines of etcd's own log, for error messages."""
         try:
@@ -307,6 +317,7 @@ class EmbeddedEtcd:
     def _terminate(self) -> None:
         process = self._process
         if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGCONT)  # a frozen etcd cannot act on SIGTERM
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(timeout=_STOP_GRACE_S)

@@ -68,6 +68,19 @@ async def wait_set(event: asyncio.Event) -> None:
         await event.wait()
 
 
+class LogWaiter(logging.Handler):
+    """Sets `seen` when a log record containing `needle` is emitted."""
+
+    def __init__(self, needle: str) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.needle = needle
+        self.seen = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.needle in record.getMessage():
+            self.seen.set()
+
+
 # -- keys, values, revisions -------------------------------------------------------
 
 
@@ -277,6 +290,33 @@ async def test_watch_resumes_after_etcd_restarts(
         seen += await take(events, 3)
     assert [e.key for e in seen] == ["/w/1", "/w/2", "/w/3", "/w/4"]
     assert [e.revision for e in seen] == list(range(start, start + 4))
+
+
+async def test_a_hung_etcd_is_detected_by_keepalive_and_the_watch_resumes(
+    private_etcd: EtcdFactory, make_store: StoreFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = private_etcd(extra_args=("--grpc-keepalive-min-time=500ms",))
+    store = await make_store(endpoints=(server.endpoint,), keepalive_s=0.5, timeout_s=1.0)
+    start = await store.put("/w/1", "before")
+    caplog.set_level(logging.INFO, logger="controller.store.etcd_watch")
+    ping_timeout = LogWaiter("ping timeout")
+    logging.getLogger("controller.store.etcd_watch").addHandler(ping_timeout)
+    try:
+        async with watching(store.watch("/w/", start)) as events:
+            seen = [await next_event(events)]
+            server.freeze()
+            async with asyncio.TaskGroup() as group:
+                # The watch notices only while someone waits on it: wait in a task.
+                following = group.create_task(next_event(events), name="next watch event")
+                try:
+                    await wait_set(ping_timeout.seen)
+                finally:
+                    server.thaw()
+                await store.put("/w/2", "after")
+            seen.append(following.result())
+    finally:
+        logging.getLogger("controller.store.etcd_watch").removeHandler(ping_timeout)
+    assert [(e.key, e.revision) for e in seen] == [("/w/1", start), ("/w/2", start + 1)]
 
 
 async def test_watch_from_a_compacted_revision_raises(
