@@ -45,6 +45,7 @@ class EtcdStore(ClusterStore):
         self.settings = settings or EtcdSettings()
         self._connection = EtcdConnection(self.settings)
         self._namespace = self.settings.namespace.encode()
+        self._open_leases: set[EtcdLease] = set()
 
     @property
     def endpoint(self) -> str | None:
@@ -56,6 +57,11 @@ class EtcdStore(ClusterStore):
         await self._connection.client()
 
     async def close(self) -> None:
+        """Stop the keep-alive of leases still open (their keys expire after their TTL,
+        as if the process had died: owners that want them gone close them first), then
+        close the connection, which ends the watches with StoreError."""
+        for lease in list(self._open_leases):
+            await lease.close(revoke=False)
         await self._connection.close()
 
     async def __aenter__(self) -> Self:
@@ -162,7 +168,9 @@ class EtcdStore(ClusterStore):
             return await client.lease(ttl)
 
         granted = await self._connection.call(f"grant lease of {ttl}s", request, idempotent=True)
-        return EtcdLease(self, int(granted.id), int(granted.ttl))
+        lease = EtcdLease(self, int(granted.id), int(granted.ttl), self._open_leases.discard)
+        self._open_leases.add(lease)
+        return lease
 
     async def refresh_lease(self, lease_id: int) -> int:
         """One keep-alive round trip; the remaining TTL, 0 when etcd forgot the lease."""

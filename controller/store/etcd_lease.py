@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Protocol
 
 from controller.store.contract import Lease, StoreError
@@ -39,13 +40,20 @@ class LeaseRpc(Protocol):
 class EtcdLease(Lease):
     """A granted lease and its keep-alive task (started by the constructor)."""
 
-    def __init__(self, rpc: LeaseRpc, lease_id: int, ttl: int) -> None:
+    def __init__(
+        self,
+        rpc: LeaseRpc,
+        lease_id: int,
+        ttl: int,
+        on_close: Callable[[EtcdLease], None] | None = None,
+    ) -> None:
         self.id = lease_id
         self.ttl = ttl
         self.lost = asyncio.Event()
         self.lost_reason = ""
         self._rpc = rpc
         self._closed = False
+        self._on_close = on_close
         loop = asyncio.get_running_loop()
         self._expires_at = loop.time() + ttl
         self._task = loop.create_task(
@@ -61,6 +69,8 @@ class EtcdLease(Lease):
         if self._closed:
             return
         self._closed = True
+        if self._on_close is not None:
+            self._on_close(self)
         self._task.cancel()
         try:
             await self._task

@@ -249,6 +249,21 @@ async def test_lease_is_lost_when_etcd_is_unreachable_for_its_ttl(
     await lease.close()
 
 
+async def test_closing_the_store_stops_keep_alives_and_lets_keys_expire(
+    make_store: StoreFactory, store: EtcdStore
+) -> None:
+    owner = await make_store(namespace=store.settings.namespace)
+    lease = await owner.grant_lease(1)
+    start = await owner.put("/hosts/h1/alive", "yes", lease)
+    await owner.close()
+    keep_alive = f"etcd lease {lease.id:x} keep-alive"
+    assert not [t for t in asyncio.all_tasks() if t.get_name() == keep_alive and not t.done()]
+    assert not lease.lost.is_set(), "stopped by its owner, not lost"
+    async with watching(store.watch("/hosts/", start + 1)) as events:
+        gone = await next_event(events)
+    assert (gone.type, gone.key) == ("delete", "/hosts/h1/alive")
+
+
 # -- watch -------------------------------------------------------------------------
 
 
