@@ -19,7 +19,7 @@ from controller.leader import LeaderElection
 from controller.settings import ControllerSettings
 from controller.state import RecordError, decode, encode
 from controller.store import ClusterStore, StoreError
-from controller.tasks import race
+from common.tasks import race
 
 log = logging.getLogger(__name__)
 

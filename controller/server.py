@@ -31,7 +31,7 @@ from controller.settings import ControllerSettings
 from controller.store import ClusterStore, StoreError
 from controller.store.etcd import EtcdStore
 from controller.store.settings import EtcdSettings
-from controller.tasks import race
+from common.tasks import race
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +139,9 @@ class Controller:
                     await self.election.resign()
                 delays = backoff_delays(0.5, 10.0)
             except StoreError as e:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from e
                 delay = next(delays)
                 log.warning("leadership loop: %s; retrying in %.1f s", e, delay)
                 await asyncio.sleep(delay)

@@ -1,6 +1,6 @@
 """One agent's stream, held by this replica: reports in, commands out.
 
-A session owns three tasks in one TaskGroup: the reader (reports and results), the
+A session owns three tasks (common.tasks.race): the reader (reports and results), the
 forwarder (watches the host's command journal and sends what is open), and the lease
 watchdog (if the host's liveness lease is lost, the session ends and the agent
 re-registers). When the stream ends the liveness lease is revoked at once (the host
@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 from numaplane.v1 import link_pb2
 
+from common.tasks import race
 from common.topology import Topology
 from controller import journal, keyspace
 from controller.ingest import ReportIngest
@@ -73,12 +74,9 @@ class HostSession:
 
     async def run(self, lease: Lease) -> None:
         try:
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._reader(), name=f"session-reader-{self.host}")
-                tg.create_task(self._forwarder(), name=f"session-forwarder-{self.host}")
-                tg.create_task(self._watchdog(lease), name=f"session-watchdog-{self.host}")
-        except* SessionEnded as eg:
-            log.info("session of %s ended: %s", self.host, eg.exceptions[0])
+            await race(self._reader(), self._forwarder(), self._watchdog(lease))
+        except SessionEnded as e:
+            log.info("session of %s ended: %s", self.host, e)
 
     async def _watchdog(self, lease: Lease) -> None:
         lost = asyncio.create_task(lease.lost.wait())

@@ -1,6 +1,6 @@
 """The agent's end of the link: one bidirectional stream to the controller, held forever.
 
-A session is Hello -> Welcome, then three tasks owned by the session's TaskGroup: the
+A session is Hello -> Welcome, then three tasks owned by the session (common.tasks.race): the
 reporter (every interval, or at once on request), the reader (commands in), and the
 command worker (apply, answer). Any of them failing ends the session; the agent then
 reconnects after a jittered exponential delay, or at once when the controller asked it
@@ -20,6 +20,7 @@ import grpc
 from numaplane.v1 import link_pb2, link_pb2_grpc
 
 from common.backoff import backoff_delays
+from common.tasks import race
 from common.grpc_options import client_options
 from common.wire import topology_to_proto
 from hostagent import __version__
@@ -84,6 +85,16 @@ class AgentLink:
                 self.status.last_error = f"{e.code().name}: {e.details()}"
                 log.warning("link to %s failed: %s", self._settings.controller,
                             self.status.last_error)
+            except asyncio.InvalidStateError:
+                # grpc.aio raises this (not AioRpcError) when writing to a call that the
+                # channel has already failed.
+                self.status.last_error = "stream closed before Hello was sent"
+                log.warning("link to %s failed: %s", self._settings.controller,
+                            self.status.last_error)
+            except Exception as e:
+                # An agent must outlive any one bad session: log it, back off, retry.
+                self.status.last_error = repr(e)
+                log.exception("link session failed unexpectedly")
             finally:
                 self.status.connected = False
                 self.connected.clear()
@@ -142,10 +153,11 @@ class AgentLink:
             async with write_lock:
                 await call.write(msg)
 
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._reporter(send, interval), name="agent-reporter")
-            tg.create_task(self._worker(send, commands), name="agent-commands")
-            tg.create_task(self._reader(call, commands), name="agent-reader")
+        await race(
+            self._reporter(send, interval),
+            self._worker(send, commands),
+            self._reader(call, commands),
+        )
 
     async def _reporter(self, send: _Send, interval: float) -> None:
         sequence = 0
@@ -195,3 +207,4 @@ async def _read(call: _Call) -> link_pb2.ControllerMessage | None:
     """The next message, or None at the end of the stream."""
     msg = await call.read()
     return msg if isinstance(msg, link_pb2.ControllerMessage) else None
+

@@ -1,4 +1,11 @@
-"""Small helpers so that every task has an owner and a cancelled owner cleans up."""
+"""Small helpers so that every task has an owner and a cancelled owner cleans up.
+
+`race` is used instead of asyncio.TaskGroup for "run these until one ends": on Python
+3.11 a TaskGroup whose child fails while the parent already waits in __aexit__ cancels
+the parent without ever uncancelling it, and can swallow an external cancellation
+behind the child's error; a long-lived loop (the agent's reconnect loop) then either
+never stops or stops by itself. `race` has neither problem.
+"""
 
 from __future__ import annotations
 
