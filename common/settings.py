@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import itertools
 import os
 import textwrap
 import tomllib
@@ -34,7 +35,7 @@ def field_docs(cls: type) -> dict[str, str]:
         return {}
     docs: dict[str, str] = {}
     body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
-    for stmt, nxt in zip(body, body[1:], strict=False):
+    for stmt, nxt in itertools.pairwise(body):
         if (
             isinstance(stmt, ast.AnnAssign)
             and isinstance(stmt.target, ast.Name)
@@ -52,9 +53,11 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
     args = typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
         non_none = [a for a in args if a is not type(None)]
-        if value is None or (isinstance(value, str) and value.lower() in ("", "none", "null")):
-            if type(None) in args:
-                return None
+        is_none = value is None or (
+            isinstance(value, str) and value.lower() in ("", "none", "null")
+        )
+        if is_none and type(None) in args:
+            return None
         return _coerce(value, non_none[0], where)
     if origin is tuple:
         items = value.split(",") if isinstance(value, str) else list(value)
@@ -102,7 +105,7 @@ def load_settings(
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> T:
-    """Build `cls` from its defaults, then the file, the environment, then `flags` (None = unset)."""
+    """Build `cls` from defaults, then the file, the environment, then `flags` (None = unset)."""
     settings = cls()
     if config_file is not None:
         try:

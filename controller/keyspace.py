@@ -4,7 +4,8 @@
     /numaplane/v1/hosts/<host>/alive      bound to a lease: the host is up while it exists
     /numaplane/v1/hosts/<host>/status     last report summary (material changes, rate-limited)
     /numaplane/v1/vms/<vm>/status         observed: host, memory per node, vCPUs, locality, balloon
-    /numaplane/v1/commands/<host>/<id>    journal: command, epoch, state (pending/sent/applied/failed)
+    /numaplane/v1/commands/<host>/<id>    journal: command, epoch, state
+                                          (pending/sent/applied/failed)
     /numaplane/v1/requests/<id>           operator requests for a command, turned into commands
                                           by the leader
     /numaplane/v1/leader                  election key; its create revision is the fencing epoch

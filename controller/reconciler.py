@@ -1,9 +1,11 @@
-"""The leader's decide/act loop (issue 2's part: operator requests become commands).
+"""The leader's decide/act loops.
 
-Level-triggered: the loop reads desired state (requests) from etcd and writes the
-commands that realize it into the journal, each write guarded so that two leaders (an
-old one that has not noticed yet, and the new one) cannot journal a request twice. The
-fencing epoch goes into every command.
+Level-triggered: each loop reads desired state from etcd and writes the commands that
+realize it into the journal, each write guarded so that two leaders (an old one that
+has not noticed yet, and the new one) cannot act twice. The fencing epoch goes into
+every command. This module holds the loop that turns operator requests into commands
+and the journal pruning; other capabilities (placement, balloons, rebalancing) add
+their own loop objects to `Reconciler.loops`.
 """
 
 from __future__ import annotations
@@ -11,15 +13,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from numaplane.v1 import link_pb2, state_pb2
 
+from common.tasks import race
 from controller import journal, keyspace
 from controller.leader import LeaderElection
 from controller.settings import ControllerSettings
 from controller.state import RecordError, decode, encode
 from controller.store import ClusterStore, StoreError
-from common.tasks import race
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +48,15 @@ class Reconciler:
         self._store = store
         self._election = election
         self._s = settings
+        self.loops: list[Callable[[], Coroutine[Any, Any, None]]] = [
+            self._requests,
+            self._prune,
+        ]
+        """Coroutines run (all at once) while this replica leads."""
 
     async def run(self) -> None:
         """Work while leader; the caller cancels this when leadership ends."""
-        await race(self._requests(), self._prune())
+        await race(*(loop() for loop in self.loops))
 
     async def _requests(self) -> None:
         async for ev in self._store.watch_with_relist(keyspace.REQUESTS):

@@ -101,14 +101,14 @@ async def running_agents() -> AsyncIterator[Running]:
 
 
 async def wait_for(
-    probe: Callable[[], Awaitable[bool]], *, timeout: float = 30.0, every: float = 0.1
+    probe: Callable[[], Awaitable[bool]], *, timeout: float = 30.0, every: float = 0.1  # noqa: ASYNC109
 ) -> None:
     """Poll an async condition until it holds; fail with a clear message otherwise.
 
     The timeout is a liveness bound for a hung test, not a performance assertion.
     """
     async with asyncio.timeout(timeout):
-        while not await probe():
+        while not await probe():  # noqa: ASYNC110 - the state lives in etcd, not in an Event
             await asyncio.sleep(every)
 
 

@@ -25,13 +25,15 @@ _sym_db = _symbol_database.Default()
 from numaplane.v1 import types_pb2 as numaplane_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18numaplane/v1/admin.proto\x12\x0cnumaplane.v1\x1a\x18numaplane/v1/types.proto\"\xac\x02\n\x04Host\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12(\n\x08topology\x18\x03 \x01(\x0b\x32\x16.numaplane.v1.Topology\x12\x30\n\x0c\x63\x61pabilities\x18\x04 \x01(\x0b\x32\x1a.numaplane.v1.Capabilities\x12\x15\n\ragent_version\x18\x05 \x01(\t\x12\x10\n\x08vm_count\x18\x06 \x01(\r\x12\x15\n\rmean_locality\x18\x07 \x01(\x01\x12)\n\tnode_free\x18\x08 \x03(\x0b\x32\x16.numaplane.v1.NodeFree\x12\x16\n\x0elast_report_at\x18\t \x01(\x01\x12(\n\x03vms\x18\n \x03(\x0b\x32\x1b.numaplane.v1.VmObservation\"s\n\x02Vm\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12-\n\x08observed\x18\x04 \x01(\x0b\x32\x1b.numaplane.v1.VmObservation\x12\x13\n\x0bobserved_at\x18\x05 \x01(\x01\"\x12\n\x10ListHostsRequest\"6\n\x11ListHostsResponse\x12!\n\x05hosts\x18\x01 \x03(\x0b\x32\x12.numaplane.v1.Host\"\x1e\n\x0eGetHostRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1e\n\x0eListVmsRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\"0\n\x0fListVmsResponse\x12\x1d\n\x03vms\x18\x01 \x03(\x0b\x32\x10.numaplane.v1.Vm\"\x1c\n\x0cGetVmRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\".\n\x12WatchEventsRequest\x12\x18\n\x10include_existing\x18\x01 \x01(\x08\"L\n\x05\x45vent\x12\n\n\x02\x61t\x18\x01 \x01(\x01\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\n\n\x02vm\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\"D\n\x15RequestCommandRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07payload\x18\x03 \x01(\t\",\n\x16RequestCommandResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\'\n\x11GetCommandRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\x82\x01\n\rCommandRecord\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\ncommand_id\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\r\n\x05state\x18\x05 \x01(\t\x12\r\n\x05\x65poch\x18\x06 \x01(\x04\x12\x0f\n\x07message\x18\x07 \x01(\t2\x82\x04\n\x05\x41\x64min\x12L\n\tListHosts\x12\x1e.numaplane.v1.ListHostsRequest\x1a\x1f.numaplane.v1.ListHostsResponse\x12;\n\x07GetHost\x12\x1c.numaplane.v1.GetHostRequest\x1a\x12.numaplane.v1.Host\x12\x46\n\x07ListVms\x12\x1c.numaplane.v1.ListVmsRequest\x1a\x1d.numaplane.v1.ListVmsResponse\x12\x35\n\x05GetVm\x12\x1a.numaplane.v1.GetVmRequest\x1a\x10.numaplane.v1.Vm\x12\x46\n\x0bWatchEvents\x12 .numaplane.v1.WatchEventsRequest\x1a\x13.numaplane.v1.Event0\x01\x12[\n\x0eRequestCommand\x12#.numaplane.v1.RequestCommandRequest\x1a$.numaplane.v1.RequestCommandResponse\x12J\n\nGetCommand\x12\x1f.numaplane.v1.GetCommandRequest\x1a\x1b.numaplane.v1.CommandRecordb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18numaplane/v1/admin.proto\x12\x0cnumaplane.v1\x1a\x18numaplane/v1/types.proto\"\xac\x02\n\x04Host\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12(\n\x08topology\x18\x03 \x01(\x0b\x32\x16.numaplane.v1.Topology\x12\x30\n\x0c\x63\x61pabilities\x18\x04 \x01(\x0b\x32\x1a.numaplane.v1.Capabilities\x12\x15\n\ragent_version\x18\x05 \x01(\t\x12\x10\n\x08vm_count\x18\x06 \x01(\r\x12\x15\n\rmean_locality\x18\x07 \x01(\x01\x12)\n\tnode_free\x18\x08 \x03(\x0b\x32\x16.numaplane.v1.NodeFree\x12\x16\n\x0elast_report_at\x18\t \x01(\x01\x12(\n\x03vms\x18\n \x03(\x0b\x32\x1b.numaplane.v1.VmObservation\"s\n\x02Vm\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\r\n\x05state\x18\x03 \x01(\t\x12-\n\x08observed\x18\x04 \x01(\x0b\x32\x1b.numaplane.v1.VmObservation\x12\x13\n\x0bobserved_at\x18\x05 \x01(\x01\"\x12\n\x10ListHostsRequest\"6\n\x11ListHostsResponse\x12!\n\x05hosts\x18\x01 \x03(\x0b\x32\x12.numaplane.v1.Host\"\x1e\n\x0eGetHostRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1e\n\x0eListVmsRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\"0\n\x0fListVmsResponse\x12\x1d\n\x03vms\x18\x01 \x03(\x0b\x32\x10.numaplane.v1.Vm\"\x1c\n\x0cGetVmRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\".\n\x12WatchEventsRequest\x12\x18\n\x10include_existing\x18\x01 \x01(\x08\"L\n\x05\x45vent\x12\n\n\x02\x61t\x18\x01 \x01(\x01\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\n\n\x02vm\x18\x04 \x01(\t\x12\x0f\n\x07message\x18\x05 \x01(\t\"D\n\x15RequestCommandRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x0f\n\x07payload\x18\x03 \x01(\t\",\n\x16RequestCommandResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\'\n\x11GetCommandRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\"\x82\x01\n\rCommandRecord\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x12\n\ncommand_id\x18\x02 \x01(\t\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x0c\n\x04kind\x18\x04 \x01(\t\x12\r\n\x05state\x18\x05 \x01(\t\x12\r\n\x05\x65poch\x18\x06 \x01(\x04\x12\x0f\n\x07message\x18\x07 \x01(\t\"\xd2\x01\n\x0f\x43reateVmRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05vcpus\x18\x02 \x01(\r\x12\x14\n\x0cmemory_bytes\x18\x03 \x01(\x04\x12\x19\n\x11reservation_bytes\x18\x04 \x01(\x04\x12\x13\n\x0blimit_bytes\x18\x05 \x01(\x04\x12\x0e\n\x06shares\x18\x06 \x01(\r\x12\x0c\n\x04host\x18\x07 \x01(\t\x12\r\n\x05nodes\x18\x08 \x03(\r\x12\r\n\x05group\x18\t \x01(\t\x12\x10\n\x08\x61\x66\x66inity\x18\n \x01(\t\x12\x0e\n\x06policy\x18\x0b \x01(\t\"\x1f\n\x0f\x44\x65leteVmRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"E\n\x10VmIntentResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x12\n\nrequest_id\x18\x03 \x01(\t\" \n\x10\x45xplainVmRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\\\n\tCandidate\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\r\n\x05nodes\x18\x02 \x03(\r\x12\r\n\x05score\x18\x03 \x01(\x01\x12\x11\n\thas_score\x18\x04 \x01(\x08\x12\x10\n\x08rejected\x18\x05 \x01(\t\"\xbf\x01\n\x11\x45xplainVmResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06policy\x18\x03 \x01(\t\x12\x0c\n\x04host\x18\x04 \x01(\t\x12\r\n\x05nodes\x18\x05 \x03(\r\x12\x0f\n\x07reasons\x18\x06 \x03(\t\x12+\n\nconsidered\x18\x07 \x03(\x0b\x32\x17.numaplane.v1.Candidate\x12\x12\n\ndecided_at\x18\x08 \x01(\x01\x12\x0e\n\x06reason\x18\t \x01(\t\"6\n\x16SetHostScheduleRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\t\"H\n\x14HostScheduleResponse\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x10\n\x08\x63ordoned\x18\x02 \x01(\x08\x12\x10\n\x08\x64raining\x18\x03 \x01(\x08\"5\n\x11SetBalloonRequest\x12\n\n\x02vm\x18\x01 \x01(\t\x12\x14\n\x0ctarget_bytes\x18\x02 \x01(\x04\"!\n\x13ListBalloonsRequest\x12\n\n\x02vm\x18\x01 \x01(\t\"\x9f\x01\n\nBalloonRow\x12\n\n\x02vm\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12)\n\x05state\x18\x03 \x01(\x0b\x32\x1a.numaplane.v1.BalloonState\x12\x0c\n\x04\x61uto\x18\x04 \x01(\x08\x12\x19\n\x11reservation_bytes\x18\x05 \x01(\x04\x12\x13\n\x0blimit_bytes\x18\x06 \x01(\x04\x12\x0e\n\x06shares\x18\x07 \x01(\r\"B\n\x14ListBalloonsResponse\x12*\n\x08\x62\x61lloons\x18\x01 \x03(\x0b\x32\x18.numaplane.v1.BalloonRow\"4\n\x15SetBalloonAutoRequest\x12\n\n\x02vm\x18\x01 \x01(\t\x12\x0f\n\x07\x65nabled\x18\x02 \x01(\x08\")\n\x16SetBalloonAutoResponse\x12\x0f\n\x07message\x18\x01 \x01(\t\"\x12\n\x10GetPolicyRequest\"}\n\x10SetPolicyRequest\x12:\n\x06values\x18\x01 \x03(\x0b\x32*.numaplane.v1.SetPolicyRequest.ValuesEntry\x1a-\n\x0bValuesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1e\n\x0ePolicyResponse\x12\x0c\n\x04json\x18\x01 \x01(\t\"#\n\x10RebalanceRequest\x12\x0f\n\x07\x64ry_run\x18\x01 \x01(\x08\"w\n\x0bPlannedMove\x12\n\n\x02vm\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\x12\x10\n\x08to_nodes\x18\x04 \x03(\r\x12\x0f\n\x07to_host\x18\x05 \x01(\t\x12\r\n\x05\x62ytes\x18\x06 \x01(\x04\x12\x0e\n\x06reason\x18\x07 \x01(\t\"N\n\x11RebalanceResponse\x12(\n\x05moves\x18\x01 \x03(\x0b\x32\x19.numaplane.v1.PlannedMove\x12\x0f\n\x07message\x18\x02 \x01(\t\";\n\x10MigrateVmRequest\x12\n\n\x02vm\x18\x01 \x01(\t\x12\r\n\x05nodes\x18\x02 \x03(\r\x12\x0c\n\x04host\x18\x03 \x01(\t2\xf7\n\n\x05\x41\x64min\x12L\n\tListHosts\x12\x1e.numaplane.v1.ListHostsRequest\x1a\x1f.numaplane.v1.ListHostsResponse\x12;\n\x07GetHost\x12\x1c.numaplane.v1.GetHostRequest\x1a\x12.numaplane.v1.Host\x12\x46\n\x07ListVms\x12\x1c.numaplane.v1.ListVmsRequest\x1a\x1d.numaplane.v1.ListVmsResponse\x12\x35\n\x05GetVm\x12\x1a.numaplane.v1.GetVmRequest\x1a\x10.numaplane.v1.Vm\x12\x46\n\x0bWatchEvents\x12 .numaplane.v1.WatchEventsRequest\x1a\x13.numaplane.v1.Event0\x01\x12[\n\x0eRequestCommand\x12#.numaplane.v1.RequestCommandRequest\x1a$.numaplane.v1.RequestCommandResponse\x12J\n\nGetCommand\x12\x1f.numaplane.v1.GetCommandRequest\x1a\x1b.numaplane.v1.CommandRecord\x12I\n\x08\x43reateVm\x12\x1d.numaplane.v1.CreateVmRequest\x1a\x1e.numaplane.v1.VmIntentResponse\x12I\n\x08\x44\x65leteVm\x12\x1d.numaplane.v1.DeleteVmRequest\x1a\x1e.numaplane.v1.VmIntentResponse\x12L\n\tExplainVm\x12\x1e.numaplane.v1.ExplainVmRequest\x1a\x1f.numaplane.v1.ExplainVmResponse\x12[\n\x0fSetHostSchedule\x12$.numaplane.v1.SetHostScheduleRequest\x1a\".numaplane.v1.HostScheduleResponse\x12M\n\nSetBalloon\x12\x1f.numaplane.v1.SetBalloonRequest\x1a\x1e.numaplane.v1.VmIntentResponse\x12U\n\x0cListBalloons\x12!.numaplane.v1.ListBalloonsRequest\x1a\".numaplane.v1.ListBalloonsResponse\x12[\n\x0eSetBalloonAuto\x12#.numaplane.v1.SetBalloonAutoRequest\x1a$.numaplane.v1.SetBalloonAutoResponse\x12I\n\tGetPolicy\x12\x1e.numaplane.v1.GetPolicyRequest\x1a\x1c.numaplane.v1.PolicyResponse\x12I\n\tSetPolicy\x12\x1e.numaplane.v1.SetPolicyRequest\x1a\x1c.numaplane.v1.PolicyResponse\x12L\n\tRebalance\x12\x1e.numaplane.v1.RebalanceRequest\x1a\x1f.numaplane.v1.RebalanceResponse\x12K\n\tMigrateVm\x12\x1e.numaplane.v1.MigrateVmRequest\x1a\x1e.numaplane.v1.VmIntentResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'numaplane.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_SETPOLICYREQUEST_VALUESENTRY']._loaded_options = None
+  _globals['_SETPOLICYREQUEST_VALUESENTRY']._serialized_options = b'8\001'
   _globals['_HOST']._serialized_start=69
   _globals['_HOST']._serialized_end=369
   _globals['_VM']._serialized_start=371
@@ -60,6 +62,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_GETCOMMANDREQUEST']._serialized_end=989
   _globals['_COMMANDRECORD']._serialized_start=992
   _globals['_COMMANDRECORD']._serialized_end=1122
-  _globals['_ADMIN']._serialized_start=1125
-  _globals['_ADMIN']._serialized_end=1639
+  _globals['_CREATEVMREQUEST']._serialized_start=1125
+  _globals['_CREATEVMREQUEST']._serialized_end=1335
+  _globals['_DELETEVMREQUEST']._serialized_start=1337
+  _globals['_DELETEVMREQUEST']._serialized_end=1368
+  _globals['_VMINTENTRESPONSE']._serialized_start=1370
+  _globals['_VMINTENTRESPONSE']._serialized_end=1439
+  _globals['_EXPLAINVMREQUEST']._serialized_start=1441
+  _globals['_EXPLAINVMREQUEST']._serialized_end=1473
+  _globals['_CANDIDATE']._serialized_start=1475
+  _globals['_CANDIDATE']._serialized_end=1567
+  _globals['_EXPLAINVMRESPONSE']._serialized_start=1570
+  _globals['_EXPLAINVMRESPONSE']._serialized_end=1761
+  _globals['_SETHOSTSCHEDULEREQUEST']._serialized_start=1763
+  _globals['_SETHOSTSCHEDULEREQUEST']._serialized_end=1817
+  _globals['_HOSTSCHEDULERESPONSE']._serialized_start=1819
+  _globals['_HOSTSCHEDULERESPONSE']._serialized_end=1891
+  _globals['_SETBALLOONREQUEST']._serialized_start=1893
+  _globals['_SETBALLOONREQUEST']._serialized_end=1946
+  _globals['_LISTBALLOONSREQUEST']._serialized_start=1948
+  _globals['_LISTBALLOONSREQUEST']._serialized_end=1981
+  _globals['_BALLOONROW']._serialized_start=1984
+  _globals['_BALLOONROW']._serialized_end=2143
+  _globals['_LISTBALLOONSRESPONSE']._serialized_start=2145
+  _globals['_LISTBALLOONSRESPONSE']._serialized_end=2211
+  _globals['_SETBALLOONAUTOREQUEST']._serialized_start=2213
+  _globals['_SETBALLOONAUTOREQUEST']._serialized_end=2265
+  _globals['_SETBALLOONAUTORESPONSE']._serialized_start=2267
+  _globals['_SETBALLOONAUTORESPONSE']._serialized_end=2308
+  _globals['_GETPOLICYREQUEST']._serialized_start=2310
+  _globals['_GETPOLICYREQUEST']._serialized_end=2328
+  _globals['_SETPOLICYREQUEST']._serialized_start=2330
+  _globals['_SETPOLICYREQUEST']._serialized_end=2455
+  _globals['_SETPOLICYREQUEST_VALUESENTRY']._serialized_start=2410
+  _globals['_SETPOLICYREQUEST_VALUESENTRY']._serialized_end=2455
+  _globals['_POLICYRESPONSE']._serialized_start=2457
+  _globals['_POLICYRESPONSE']._serialized_end=2487
+  _globals['_REBALANCEREQUEST']._serialized_start=2489
+  _globals['_REBALANCEREQUEST']._serialized_end=2524
+  _globals['_PLANNEDMOVE']._serialized_start=2526
+  _globals['_PLANNEDMOVE']._serialized_end=2645
+  _globals['_REBALANCERESPONSE']._serialized_start=2647
+  _globals['_REBALANCERESPONSE']._serialized_end=2725
+  _globals['_MIGRATEVMREQUEST']._serialized_start=2727
+  _globals['_MIGRATEVMREQUEST']._serialized_end=2786
+  _globals['_ADMIN']._serialized_start=2789
+  _globals['_ADMIN']._serialized_end=4188
 # @@protoc_insertion_point(module_scope)

@@ -69,6 +69,61 @@ class AdminStub:
                 request_serializer=numaplane_dot_v1_dot_admin__pb2.GetCommandRequest.SerializeToString,
                 response_deserializer=numaplane_dot_v1_dot_admin__pb2.CommandRecord.FromString,
                 _registered_method=True)
+        self.CreateVm = channel.unary_unary(
+                '/numaplane.v1.Admin/CreateVm',
+                request_serializer=numaplane_dot_v1_dot_admin__pb2.CreateVmRequest.SerializeToString,
+                response_deserializer=numaplane_dot_v1_dot_admin__pb2.VmIntentResponse.FromString,
+                _registered_method=True)
+        self.DeleteVm = channel.unary_unary(
+                '/numaplane.v1.Admin/DeleteVm',
+                request_serializer=numaplane_dot_v1_dot_admin__pb2.DeleteVmRequest.SerializeToString,
+                response_deserializer=numaplane_dot_v1_dot_admin__pb2.VmIntentResponse.FromString,
+                _registered_method=True)
+        self.ExplainVm = channel.unary_unary(
+                '/numaplane.v1.Admin/ExplainVm',
+                request_serializer=numaplane_dot_v1_dot_admin__pb2.ExplainVmRequest.SerializeToString,
+                response_deserializer=numaplane_dot_v1_dot_admin__pb2.ExplainVmResponse.FromString,
+                _registered_method=True)
+        self.SetHostSchedule = channel.unary_unary(
+                '/numaplane.v1.Admin/SetHostSchedule',
+                request_serializer=numaplane_dot_v1_dot_admin__pb2.SetHostScheduleRequest.SerializeToString,
+                response_deserializer=numaplane_dot_v1_dot_admin__pb2.HostScheduleResponse.FromString,
+                _registered_method=True)
+        self.SetBalloon = channel.unary_unary(
+                '/numaplane.v1.Admin/SetBalloon',
+                request_serializer=numaplane_dot_v1_dot_admin__pb2.SetBalloonRequest.SerializeToString,
+                response_deserializer=numaplane_dot_v1_dot_admin__pb2.VmIntentResponse.FromString,
+                _registered_method=True)
+        self.ListBalloons = channel.unary_unary(
+                '/numaplane.v1.Admin/ListBalloons',
+                request_serializer=numaplane_dot_v1_dot_admin__pb2.ListBalloonsRequest.SerializeToString,
+                response_deserializer=numaplane_dot_v1_dot_admin__pb2.ListBalloonsResponse.FromString,
+                _registered_method=True)
+        self.SetBalloonAuto = channel.unary_unary(
+                '/numaplane.v1.Admin/SetBalloonAuto',
+                request_serializer=numaplane_dot_v1_dot_admin__pb2.SetBalloonAutoRequest.SerializeToString,
+                response_deserializer=numaplane_dot_v1_dot_admin__pb2.SetBalloonAutoResponse.FromString,
+                _registered_method=True)
+        self.GetPolicy = channel.unary_unary(
+                '/numaplane.v1.Admin/GetPolicy',
+                request_serializer=numaplane_dot_v1_dot_admin__pb2.GetPolicyRequest.SerializeToString,
+                response_deserializer=numaplane_dot_v1_dot_admin__pb2.PolicyResponse.FromString,
+                _registered_method=True)
+        self.SetPolicy = channel.unary_unary(
+                '/numaplane.v1.Admin/SetPolicy',
+                request_serializer=numaplane_dot_v1_dot_admin__pb2.SetPolicyRequest.SerializeToString,
+                response_deserializer=numaplane_dot_v1_dot_admin__pb2.PolicyResponse.FromString,
+                _registered_method=True)
+        self.Rebalance = channel.unary_unary(
+                '/numaplane.v1.Admin/Rebalance',
+                request_serializer=numaplane_dot_v1_dot_admin__pb2.RebalanceRequest.SerializeToString,
+                response_deserializer=numaplane_dot_v1_dot_admin__pb2.RebalanceResponse.FromString,
+                _registered_method=True)
+        self.MigrateVm = channel.unary_unary(
+                '/numaplane.v1.Admin/MigrateVm',
+                request_serializer=numaplane_dot_v1_dot_admin__pb2.MigrateVmRequest.SerializeToString,
+                response_deserializer=numaplane_dot_v1_dot_admin__pb2.VmIntentResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -117,6 +172,76 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateVm(self, request, context):
+        """VMs (placement issue): create/delete record intent; the leader places and acts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteVm(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExplainVm(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetHostSchedule(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetBalloon(self, request, context):
+        """Balloons (balloon issue).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBalloons(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetBalloonAuto(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPolicy(self, request, context):
+        """Cluster policy knobs.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Rebalance(self, request, context):
+        """Rebalancing (rebalancing issue).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MigrateVm(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -154,6 +279,61 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.GetCommand,
                     request_deserializer=numaplane_dot_v1_dot_admin__pb2.GetCommandRequest.FromString,
                     response_serializer=numaplane_dot_v1_dot_admin__pb2.CommandRecord.SerializeToString,
+            ),
+            'CreateVm': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateVm,
+                    request_deserializer=numaplane_dot_v1_dot_admin__pb2.CreateVmRequest.FromString,
+                    response_serializer=numaplane_dot_v1_dot_admin__pb2.VmIntentResponse.SerializeToString,
+            ),
+            'DeleteVm': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteVm,
+                    request_deserializer=numaplane_dot_v1_dot_admin__pb2.DeleteVmRequest.FromString,
+                    response_serializer=numaplane_dot_v1_dot_admin__pb2.VmIntentResponse.SerializeToString,
+            ),
+            'ExplainVm': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExplainVm,
+                    request_deserializer=numaplane_dot_v1_dot_admin__pb2.ExplainVmRequest.FromString,
+                    response_serializer=numaplane_dot_v1_dot_admin__pb2.ExplainVmResponse.SerializeToString,
+            ),
+            'SetHostSchedule': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetHostSchedule,
+                    request_deserializer=numaplane_dot_v1_dot_admin__pb2.SetHostScheduleRequest.FromString,
+                    response_serializer=numaplane_dot_v1_dot_admin__pb2.HostScheduleResponse.SerializeToString,
+            ),
+            'SetBalloon': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetBalloon,
+                    request_deserializer=numaplane_dot_v1_dot_admin__pb2.SetBalloonRequest.FromString,
+                    response_serializer=numaplane_dot_v1_dot_admin__pb2.VmIntentResponse.SerializeToString,
+            ),
+            'ListBalloons': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBalloons,
+                    request_deserializer=numaplane_dot_v1_dot_admin__pb2.ListBalloonsRequest.FromString,
+                    response_serializer=numaplane_dot_v1_dot_admin__pb2.ListBalloonsResponse.SerializeToString,
+            ),
+            'SetBalloonAuto': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetBalloonAuto,
+                    request_deserializer=numaplane_dot_v1_dot_admin__pb2.SetBalloonAutoRequest.FromString,
+                    response_serializer=numaplane_dot_v1_dot_admin__pb2.SetBalloonAutoResponse.SerializeToString,
+            ),
+            'GetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPolicy,
+                    request_deserializer=numaplane_dot_v1_dot_admin__pb2.GetPolicyRequest.FromString,
+                    response_serializer=numaplane_dot_v1_dot_admin__pb2.PolicyResponse.SerializeToString,
+            ),
+            'SetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPolicy,
+                    request_deserializer=numaplane_dot_v1_dot_admin__pb2.SetPolicyRequest.FromString,
+                    response_serializer=numaplane_dot_v1_dot_admin__pb2.PolicyResponse.SerializeToString,
+            ),
+            'Rebalance': grpc.unary_unary_rpc_method_handler(
+                    servicer.Rebalance,
+                    request_deserializer=numaplane_dot_v1_dot_admin__pb2.RebalanceRequest.FromString,
+                    response_serializer=numaplane_dot_v1_dot_admin__pb2.RebalanceResponse.SerializeToString,
+            ),
+            'MigrateVm': grpc.unary_unary_rpc_method_handler(
+                    servicer.MigrateVm,
+                    request_deserializer=numaplane_dot_v1_dot_admin__pb2.MigrateVmRequest.FromString,
+                    response_serializer=numaplane_dot_v1_dot_admin__pb2.VmIntentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -345,6 +525,303 @@ class Admin:
             '/numaplane.v1.Admin/GetCommand',
             numaplane_dot_v1_dot_admin__pb2.GetCommandRequest.SerializeToString,
             numaplane_dot_v1_dot_admin__pb2.CommandRecord.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateVm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/numaplane.v1.Admin/CreateVm',
+            numaplane_dot_v1_dot_admin__pb2.CreateVmRequest.SerializeToString,
+            numaplane_dot_v1_dot_admin__pb2.VmIntentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteVm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/numaplane.v1.Admin/DeleteVm',
+            numaplane_dot_v1_dot_admin__pb2.DeleteVmRequest.SerializeToString,
+            numaplane_dot_v1_dot_admin__pb2.VmIntentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExplainVm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/numaplane.v1.Admin/ExplainVm',
+            numaplane_dot_v1_dot_admin__pb2.ExplainVmRequest.SerializeToString,
+            numaplane_dot_v1_dot_admin__pb2.ExplainVmResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetHostSchedule(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/numaplane.v1.Admin/SetHostSchedule',
+            numaplane_dot_v1_dot_admin__pb2.SetHostScheduleRequest.SerializeToString,
+            numaplane_dot_v1_dot_admin__pb2.HostScheduleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetBalloon(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/numaplane.v1.Admin/SetBalloon',
+            numaplane_dot_v1_dot_admin__pb2.SetBalloonRequest.SerializeToString,
+            numaplane_dot_v1_dot_admin__pb2.VmIntentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBalloons(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/numaplane.v1.Admin/ListBalloons',
+            numaplane_dot_v1_dot_admin__pb2.ListBalloonsRequest.SerializeToString,
+            numaplane_dot_v1_dot_admin__pb2.ListBalloonsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetBalloonAuto(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/numaplane.v1.Admin/SetBalloonAuto',
+            numaplane_dot_v1_dot_admin__pb2.SetBalloonAutoRequest.SerializeToString,
+            numaplane_dot_v1_dot_admin__pb2.SetBalloonAutoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/numaplane.v1.Admin/GetPolicy',
+            numaplane_dot_v1_dot_admin__pb2.GetPolicyRequest.SerializeToString,
+            numaplane_dot_v1_dot_admin__pb2.PolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/numaplane.v1.Admin/SetPolicy',
+            numaplane_dot_v1_dot_admin__pb2.SetPolicyRequest.SerializeToString,
+            numaplane_dot_v1_dot_admin__pb2.PolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Rebalance(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/numaplane.v1.Admin/Rebalance',
+            numaplane_dot_v1_dot_admin__pb2.RebalanceRequest.SerializeToString,
+            numaplane_dot_v1_dot_admin__pb2.RebalanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MigrateVm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/numaplane.v1.Admin/MigrateVm',
+            numaplane_dot_v1_dot_admin__pb2.MigrateVmRequest.SerializeToString,
+            numaplane_dot_v1_dot_admin__pb2.VmIntentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,21 @@ class AdminStub:
     RequestCommand: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RequestCommandRequest, _admin_pb2.RequestCommandResponse]
     """Records a request for a command; the leader journals and sends it."""
     GetCommand: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetCommandRequest, _admin_pb2.CommandRecord]
+    CreateVm: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CreateVmRequest, _admin_pb2.VmIntentResponse]
+    """VMs (placement issue): create/delete record intent; the leader places and acts."""
+    DeleteVm: _grpc.UnaryUnaryMultiCallable[_admin_pb2.DeleteVmRequest, _admin_pb2.VmIntentResponse]
+    ExplainVm: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ExplainVmRequest, _admin_pb2.ExplainVmResponse]
+    SetHostSchedule: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetHostScheduleRequest, _admin_pb2.HostScheduleResponse]
+    SetBalloon: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetBalloonRequest, _admin_pb2.VmIntentResponse]
+    """Balloons (balloon issue)."""
+    ListBalloons: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListBalloonsRequest, _admin_pb2.ListBalloonsResponse]
+    SetBalloonAuto: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetBalloonAutoRequest, _admin_pb2.SetBalloonAutoResponse]
+    GetPolicy: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetPolicyRequest, _admin_pb2.PolicyResponse]
+    """Cluster policy knobs."""
+    SetPolicy: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetPolicyRequest, _admin_pb2.PolicyResponse]
+    Rebalance: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RebalanceRequest, _admin_pb2.RebalanceResponse]
+    """Rebalancing (rebalancing issue)."""
+    MigrateVm: _grpc.UnaryUnaryMultiCallable[_admin_pb2.MigrateVmRequest, _admin_pb2.VmIntentResponse]
 
 @_typing.type_check_only
 class AdminAsyncStub(AdminStub):
@@ -54,6 +69,21 @@ class AdminAsyncStub(AdminStub):
     RequestCommand: _aio.UnaryUnaryMultiCallable[_admin_pb2.RequestCommandRequest, _admin_pb2.RequestCommandResponse]  # type: ignore[assignment]
     """Records a request for a command; the leader journals and sends it."""
     GetCommand: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetCommandRequest, _admin_pb2.CommandRecord]  # type: ignore[assignment]
+    CreateVm: _aio.UnaryUnaryMultiCallable[_admin_pb2.CreateVmRequest, _admin_pb2.VmIntentResponse]  # type: ignore[assignment]
+    """VMs (placement issue): create/delete record intent; the leader places and acts."""
+    DeleteVm: _aio.UnaryUnaryMultiCallable[_admin_pb2.DeleteVmRequest, _admin_pb2.VmIntentResponse]  # type: ignore[assignment]
+    ExplainVm: _aio.UnaryUnaryMultiCallable[_admin_pb2.ExplainVmRequest, _admin_pb2.ExplainVmResponse]  # type: ignore[assignment]
+    SetHostSchedule: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetHostScheduleRequest, _admin_pb2.HostScheduleResponse]  # type: ignore[assignment]
+    SetBalloon: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetBalloonRequest, _admin_pb2.VmIntentResponse]  # type: ignore[assignment]
+    """Balloons (balloon issue)."""
+    ListBalloons: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListBalloonsRequest, _admin_pb2.ListBalloonsResponse]  # type: ignore[assignment]
+    SetBalloonAuto: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetBalloonAutoRequest, _admin_pb2.SetBalloonAutoResponse]  # type: ignore[assignment]
+    GetPolicy: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetPolicyRequest, _admin_pb2.PolicyResponse]  # type: ignore[assignment]
+    """Cluster policy knobs."""
+    SetPolicy: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetPolicyRequest, _admin_pb2.PolicyResponse]  # type: ignore[assignment]
+    Rebalance: _aio.UnaryUnaryMultiCallable[_admin_pb2.RebalanceRequest, _admin_pb2.RebalanceResponse]  # type: ignore[assignment]
+    """Rebalancing (rebalancing issue)."""
+    MigrateVm: _aio.UnaryUnaryMultiCallable[_admin_pb2.MigrateVmRequest, _admin_pb2.VmIntentResponse]  # type: ignore[assignment]
 
 class AdminServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -105,5 +135,86 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.GetCommandRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.CommandRecord, _abc.Awaitable[_admin_pb2.CommandRecord]]: ...
+
+    @_abc_1.abstractmethod
+    def CreateVm(
+        self,
+        request: _admin_pb2.CreateVmRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.VmIntentResponse, _abc.Awaitable[_admin_pb2.VmIntentResponse]]:
+        """VMs (placement issue): create/delete record intent; the leader places and acts."""
+
+    @_abc_1.abstractmethod
+    def DeleteVm(
+        self,
+        request: _admin_pb2.DeleteVmRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.VmIntentResponse, _abc.Awaitable[_admin_pb2.VmIntentResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ExplainVm(
+        self,
+        request: _admin_pb2.ExplainVmRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ExplainVmResponse, _abc.Awaitable[_admin_pb2.ExplainVmResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetHostSchedule(
+        self,
+        request: _admin_pb2.SetHostScheduleRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.HostScheduleResponse, _abc.Awaitable[_admin_pb2.HostScheduleResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetBalloon(
+        self,
+        request: _admin_pb2.SetBalloonRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.VmIntentResponse, _abc.Awaitable[_admin_pb2.VmIntentResponse]]:
+        """Balloons (balloon issue)."""
+
+    @_abc_1.abstractmethod
+    def ListBalloons(
+        self,
+        request: _admin_pb2.ListBalloonsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.ListBalloonsResponse, _abc.Awaitable[_admin_pb2.ListBalloonsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetBalloonAuto(
+        self,
+        request: _admin_pb2.SetBalloonAutoRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.SetBalloonAutoResponse, _abc.Awaitable[_admin_pb2.SetBalloonAutoResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetPolicy(
+        self,
+        request: _admin_pb2.GetPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.PolicyResponse, _abc.Awaitable[_admin_pb2.PolicyResponse]]:
+        """Cluster policy knobs."""
+
+    @_abc_1.abstractmethod
+    def SetPolicy(
+        self,
+        request: _admin_pb2.SetPolicyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.PolicyResponse, _abc.Awaitable[_admin_pb2.PolicyResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def Rebalance(
+        self,
+        request: _admin_pb2.RebalanceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.RebalanceResponse, _abc.Awaitable[_admin_pb2.RebalanceResponse]]:
+        """Rebalancing (rebalancing issue)."""
+
+    @_abc_1.abstractmethod
+    def MigrateVm(
+        self,
+        request: _admin_pb2.MigrateVmRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_admin_pb2.VmIntentResponse, _abc.Awaitable[_admin_pb2.VmIntentResponse]]: ...
 
 def add_AdminServicer_to_server(servicer: AdminServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

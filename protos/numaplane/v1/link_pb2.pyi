@@ -130,6 +130,182 @@ class ReportNow(_message.Message):
 Global___ReportNow: _TypeAlias = ReportNow  # noqa: Y015
 
 @_typing.final
+class StartVm(_message.Message):
+    """Start a VM bound to nodes and CPUs (placement issue)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VCPUS_FIELD_NUMBER: _builtins.int
+    MEMORY_BYTES_FIELD_NUMBER: _builtins.int
+    NODES_FIELD_NUMBER: _builtins.int
+    CPUS_FIELD_NUMBER: _builtins.int
+    STRICT_MEMORY_FIELD_NUMBER: _builtins.int
+    RESERVATION_BYTES_FIELD_NUMBER: _builtins.int
+    LIMIT_BYTES_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    vcpus: _builtins.int
+    memory_bytes: _builtins.int
+    strict_memory: _builtins.bool
+    """memory may not leave `nodes`"""
+    reservation_bytes: _builtins.int
+    limit_bytes: _builtins.int
+    @_builtins.property
+    def nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """memory binding; empty = no binding (first touch)"""
+
+    @_builtins.property
+    def cpus(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """vCPU affinity; empty = any CPU"""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        vcpus: _builtins.int = ...,
+        memory_bytes: _builtins.int = ...,
+        nodes: _abc.Iterable[_builtins.int] | None = ...,
+        cpus: _abc.Iterable[_builtins.int] | None = ...,
+        strict_memory: _builtins.bool = ...,
+        reservation_bytes: _builtins.int = ...,
+        limit_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cpus", b"cpus", "limit_bytes", b"limit_bytes", "memory_bytes", b"memory_bytes", "name", b"name", "nodes", b"nodes", "reservation_bytes", b"reservation_bytes", "strict_memory", b"strict_memory", "vcpus", b"vcpus"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StartVm: _TypeAlias = StartVm  # noqa: Y015
+
+@_typing.final
+class StopVm(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StopVm: _TypeAlias = StopVm  # noqa: Y015
+
+@_typing.final
+class SetBalloon(_message.Message):
+    """Set a VM's balloon target (balloon issue)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VM_FIELD_NUMBER: _builtins.int
+    TARGET_BYTES_FIELD_NUMBER: _builtins.int
+    vm: _builtins.str
+    target_bytes: _builtins.int
+    def __init__(
+        self,
+        *,
+        vm: _builtins.str = ...,
+        target_bytes: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["target_bytes", b"target_bytes", "vm", b"vm"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetBalloon: _TypeAlias = SetBalloon  # noqa: Y015
+
+@_typing.final
+class MigrateMemory(_message.Message):
+    """Move a VM's memory to a node set, at most rate_mib_s (rebalancing issue)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VM_FIELD_NUMBER: _builtins.int
+    TO_NODES_FIELD_NUMBER: _builtins.int
+    RATE_MIB_S_FIELD_NUMBER: _builtins.int
+    REBIND_VCPUS_FIELD_NUMBER: _builtins.int
+    vm: _builtins.str
+    rate_mib_s: _builtins.int
+    """0 = the agent's default"""
+    rebind_vcpus: _builtins.bool
+    """also bind the vCPUs to the CPUs of to_nodes"""
+    @_builtins.property
+    def to_nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        vm: _builtins.str = ...,
+        to_nodes: _abc.Iterable[_builtins.int] | None = ...,
+        rate_mib_s: _builtins.int = ...,
+        rebind_vcpus: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rate_mib_s", b"rate_mib_s", "rebind_vcpus", b"rebind_vcpus", "to_nodes", b"to_nodes", "vm", b"vm"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MigrateMemory: _TypeAlias = MigrateMemory  # noqa: Y015
+
+@_typing.final
+class SetVcpuAffinity(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VM_FIELD_NUMBER: _builtins.int
+    CPUS_FIELD_NUMBER: _builtins.int
+    vm: _builtins.str
+    @_builtins.property
+    def cpus(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        vm: _builtins.str = ...,
+        cpus: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cpus", b"cpus", "vm", b"vm"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetVcpuAffinity: _TypeAlias = SetVcpuAffinity  # noqa: Y015
+
+@_typing.final
+class LiveMigrate(_message.Message):
+    """Move a VM to another host (rebalancing issue)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VM_FIELD_NUMBER: _builtins.int
+    TARGET_HOST_FIELD_NUMBER: _builtins.int
+    TARGET_URI_FIELD_NUMBER: _builtins.int
+    vm: _builtins.str
+    target_host: _builtins.str
+    target_uri: _builtins.str
+    """hypervisor URI of the target (libvirt), if any"""
+    def __init__(
+        self,
+        *,
+        vm: _builtins.str = ...,
+        target_host: _builtins.str = ...,
+        target_uri: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["target_host", b"target_host", "target_uri", b"target_uri", "vm", b"vm"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___LiveMigrate: _TypeAlias = LiveMigrate  # noqa: Y015
+
+@_typing.final
 class Command(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -137,6 +313,12 @@ class Command(_message.Message):
     EPOCH_FIELD_NUMBER: _builtins.int
     PING_FIELD_NUMBER: _builtins.int
     REPORT_NOW_FIELD_NUMBER: _builtins.int
+    START_VM_FIELD_NUMBER: _builtins.int
+    STOP_VM_FIELD_NUMBER: _builtins.int
+    SET_BALLOON_FIELD_NUMBER: _builtins.int
+    MIGRATE_MEMORY_FIELD_NUMBER: _builtins.int
+    SET_VCPU_AFFINITY_FIELD_NUMBER: _builtins.int
+    LIVE_MIGRATE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """unique; the agent applies an id at most once"""
     epoch: _builtins.int
@@ -145,6 +327,18 @@ class Command(_message.Message):
     def ping(self) -> Global___Ping: ...
     @_builtins.property
     def report_now(self) -> Global___ReportNow: ...
+    @_builtins.property
+    def start_vm(self) -> Global___StartVm: ...
+    @_builtins.property
+    def stop_vm(self) -> Global___StopVm: ...
+    @_builtins.property
+    def set_balloon(self) -> Global___SetBalloon: ...
+    @_builtins.property
+    def migrate_memory(self) -> Global___MigrateMemory: ...
+    @_builtins.property
+    def set_vcpu_affinity(self) -> Global___SetVcpuAffinity: ...
+    @_builtins.property
+    def live_migrate(self) -> Global___LiveMigrate: ...
     def __init__(
         self,
         *,
@@ -152,16 +346,53 @@ class Command(_message.Message):
         epoch: _builtins.int = ...,
         ping: Global___Ping | None = ...,
         report_now: Global___ReportNow | None = ...,
+        start_vm: Global___StartVm | None = ...,
+        stop_vm: Global___StopVm | None = ...,
+        set_balloon: Global___SetBalloon | None = ...,
+        migrate_memory: Global___MigrateMemory | None = ...,
+        set_vcpu_affinity: Global___SetVcpuAffinity | None = ...,
+        live_migrate: Global___LiveMigrate | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "ping", b"ping", "report_now", b"report_now"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["kind", b"kind", "live_migrate", b"live_migrate", "migrate_memory", b"migrate_memory", "ping", b"ping", "report_now", b"report_now", "set_balloon", b"set_balloon", "set_vcpu_affinity", b"set_vcpu_affinity", "start_vm", b"start_vm", "stop_vm", b"stop_vm"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "id", b"id", "kind", b"kind", "ping", b"ping", "report_now", b"report_now"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epoch", b"epoch", "id", b"id", "kind", b"kind", "live_migrate", b"live_migrate", "migrate_memory", b"migrate_memory", "ping", b"ping", "report_now", b"report_now", "set_balloon", b"set_balloon", "set_vcpu_affinity", b"set_vcpu_affinity", "start_vm", b"start_vm", "stop_vm", b"stop_vm"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["ping", "report_now"]  # noqa: Y015
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["ping", "report_now", "start_vm", "stop_vm", "set_balloon", "migrate_memory", "set_vcpu_affinity", "live_migrate"]  # noqa: Y015
     _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
 Global___Command: _TypeAlias = Command  # noqa: Y015
+
+@_typing.final
+class CommandProgress(_message.Message):
+    """Progress of a long command (memory migration, live migration), sent while it runs."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    FRACTION_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    BYTES_DONE_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    fraction: _builtins.float
+    """0..1"""
+    message: _builtins.str
+    bytes_done: _builtins.int
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        fraction: _builtins.float = ...,
+        message: _builtins.str = ...,
+        bytes_done: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bytes_done", b"bytes_done", "fraction", b"fraction", "id", b"id", "message", b"message"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CommandProgress: _TypeAlias = CommandProgress  # noqa: Y015
 
 @_typing.final
 class CommandResult(_message.Message):
@@ -202,24 +433,28 @@ class AgentMessage(_message.Message):
     HELLO_FIELD_NUMBER: _builtins.int
     REPORT_FIELD_NUMBER: _builtins.int
     RESULT_FIELD_NUMBER: _builtins.int
+    PROGRESS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def hello(self) -> Global___Hello: ...
     @_builtins.property
     def report(self) -> Global___Report: ...
     @_builtins.property
     def result(self) -> Global___CommandResult: ...
+    @_builtins.property
+    def progress(self) -> Global___CommandProgress: ...
     def __init__(
         self,
         *,
         hello: Global___Hello | None = ...,
         report: Global___Report | None = ...,
         result: Global___CommandResult | None = ...,
+        progress: Global___CommandProgress | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "hello", b"hello", "report", b"report", "result", b"result"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "hello", b"hello", "progress", b"progress", "report", b"report", "result", b"result"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "hello", b"hello", "report", b"report", "result", b"result"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "hello", b"hello", "progress", b"progress", "report", b"report", "result", b"result"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "report", "result"]  # noqa: Y015
+    _WhichOneofReturnType_body: _TypeAlias = _typing.Literal["hello", "report", "result", "progress"]  # noqa: Y015
     _WhichOneofArgType_body: _TypeAlias = _typing.Literal["body", b"body"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_body) -> _WhichOneofReturnType_body | None: ...
 

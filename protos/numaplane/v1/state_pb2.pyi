@@ -168,6 +168,8 @@ class JournalEntry(_message.Message):
     SEND_COUNT_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     DUPLICATE_FIELD_NUMBER: _builtins.int
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    PROGRESS_MESSAGE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     host: _builtins.str
     state: _builtins.str
@@ -180,6 +182,9 @@ class JournalEntry(_message.Message):
     request_id: _builtins.str
     duplicate: _builtins.bool
     """the agent reported it had already applied this id"""
+    progress: _builtins.float
+    """0..1 for long commands, from CommandProgress"""
+    progress_message: _builtins.str
     @_builtins.property
     def command(self) -> _link_pb2.Command: ...
     def __init__(
@@ -196,14 +201,365 @@ class JournalEntry(_message.Message):
         send_count: _builtins.int = ...,
         request_id: _builtins.str = ...,
         duplicate: _builtins.bool = ...,
+        progress: _builtins.float = ...,
+        progress_message: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["command", b"command"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "created_at", b"created_at", "duplicate", b"duplicate", "finished_at", b"finished_at", "host", b"host", "id", b"id", "message", b"message", "request_id", b"request_id", "send_count", b"send_count", "sent_at", b"sent_at", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command", b"command", "created_at", b"created_at", "duplicate", b"duplicate", "finished_at", b"finished_at", "host", b"host", "id", b"id", "message", b"message", "progress", b"progress", "progress_message", b"progress_message", "request_id", b"request_id", "send_count", b"send_count", "sent_at", b"sent_at", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___JournalEntry: _TypeAlias = JournalEntry  # noqa: Y015
+
+@_typing.final
+class VmSpec(_message.Message):
+    """/numaplane/v1/vms/<vm>/spec: desired state, written by the admin API (intent)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    VCPUS_FIELD_NUMBER: _builtins.int
+    MEMORY_BYTES_FIELD_NUMBER: _builtins.int
+    RESERVATION_BYTES_FIELD_NUMBER: _builtins.int
+    LIMIT_BYTES_FIELD_NUMBER: _builtins.int
+    SHARES_FIELD_NUMBER: _builtins.int
+    HOST_FIELD_NUMBER: _builtins.int
+    NODES_FIELD_NUMBER: _builtins.int
+    GROUP_FIELD_NUMBER: _builtins.int
+    AFFINITY_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
+    BALLOON_AUTO_FIELD_NUMBER: _builtins.int
+    BALLOON_TARGET_BYTES_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    DELETED_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    vcpus: _builtins.int
+    memory_bytes: _builtins.int
+    reservation_bytes: _builtins.int
+    """guaranteed; never ballooned below"""
+    limit_bytes: _builtins.int
+    """at most this much; 0 = memory_bytes"""
+    shares: _builtins.int
+    host: _builtins.str
+    """constraint: only this host ("" = any)"""
+    group: _builtins.str
+    affinity: _builtins.str
+    """"" | affinity | anti-affinity"""
+    policy: _builtins.str
+    """placement policy; "" = cluster default"""
+    balloon_auto: _builtins.bool
+    """the balloon policy may move this VM's balloon"""
+    balloon_target_bytes: _builtins.int
+    """operator's target (0 = none / policy decides)"""
+    created_at: _builtins.float
+    deleted: _builtins.bool
+    """stop and remove: the reconciler acts, then deletes the spec"""
+    @_builtins.property
+    def nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """constraint: only these nodes (with host)"""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        vcpus: _builtins.int = ...,
+        memory_bytes: _builtins.int = ...,
+        reservation_bytes: _builtins.int = ...,
+        limit_bytes: _builtins.int = ...,
+        shares: _builtins.int = ...,
+        host: _builtins.str = ...,
+        nodes: _abc.Iterable[_builtins.int] | None = ...,
+        group: _builtins.str = ...,
+        affinity: _builtins.str = ...,
+        policy: _builtins.str = ...,
+        balloon_auto: _builtins.bool = ...,
+        balloon_target_bytes: _builtins.int = ...,
+        created_at: _builtins.float = ...,
+        deleted: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["affinity", b"affinity", "balloon_auto", b"balloon_auto", "balloon_target_bytes", b"balloon_target_bytes", "created_at", b"created_at", "deleted", b"deleted", "group", b"group", "host", b"host", "limit_bytes", b"limit_bytes", "memory_bytes", b"memory_bytes", "name", b"name", "nodes", b"nodes", "policy", b"policy", "reservation_bytes", b"reservation_bytes", "shares", b"shares", "vcpus", b"vcpus"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VmSpec: _TypeAlias = VmSpec  # noqa: Y015
+
+@_typing.final
+class Claim(_message.Message):
+    """/numaplane/v1/claims/<host>/<vm>: memory reserved per node between decision and observation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOST_FIELD_NUMBER: _builtins.int
+    VM_FIELD_NUMBER: _builtins.int
+    MEMORY_BY_NODE_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    COMMAND_ID_FIELD_NUMBER: _builtins.int
+    host: _builtins.str
+    vm: _builtins.str
+    created_at: _builtins.float
+    expires_at: _builtins.float
+    epoch: _builtins.int
+    command_id: _builtins.str
+    @_builtins.property
+    def memory_by_node(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.NodeMemory]: ...
+    def __init__(
+        self,
+        *,
+        host: _builtins.str = ...,
+        vm: _builtins.str = ...,
+        memory_by_node: _abc.Iterable[_types_pb2.NodeMemory] | None = ...,
+        created_at: _builtins.float = ...,
+        expires_at: _builtins.float = ...,
+        epoch: _builtins.int = ...,
+        command_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id", "created_at", b"created_at", "epoch", b"epoch", "expires_at", b"expires_at", "host", b"host", "memory_by_node", b"memory_by_node", "vm", b"vm"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Claim: _TypeAlias = Claim  # noqa: Y015
+
+@_typing.final
+class CandidateRecord(_message.Message):
+    """One candidate a placement policy looked at (for `numaplane explain`)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOST_FIELD_NUMBER: _builtins.int
+    NODES_FIELD_NUMBER: _builtins.int
+    SCORE_FIELD_NUMBER: _builtins.int
+    HAS_SCORE_FIELD_NUMBER: _builtins.int
+    REJECTED_FIELD_NUMBER: _builtins.int
+    host: _builtins.str
+    score: _builtins.float
+    has_score: _builtins.bool
+    rejected: _builtins.str
+    @_builtins.property
+    def nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        host: _builtins.str = ...,
+        nodes: _abc.Iterable[_builtins.int] | None = ...,
+        score: _builtins.float = ...,
+        has_score: _builtins.bool = ...,
+        rejected: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["has_score", b"has_score", "host", b"host", "nodes", b"nodes", "rejected", b"rejected", "score", b"score"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CandidateRecord: _TypeAlias = CandidateRecord  # noqa: Y015
+
+@_typing.final
+class VmPlacement(_message.Message):
+    """/numaplane/v1/vms/<vm>/placement: the reconciler's view of a VM's placement."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    POLICY_FIELD_NUMBER: _builtins.int
+    HOST_FIELD_NUMBER: _builtins.int
+    NODES_FIELD_NUMBER: _builtins.int
+    MEMORY_BY_NODE_FIELD_NUMBER: _builtins.int
+    CPUS_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    CONSIDERED_FIELD_NUMBER: _builtins.int
+    DECIDED_AT_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    COMMAND_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    state: _builtins.str
+    """pending | starting | running | failed | stopping"""
+    reason: _builtins.str
+    """why pending/failed, or the chosen placement's summary"""
+    policy: _builtins.str
+    host: _builtins.str
+    decided_at: _builtins.float
+    epoch: _builtins.int
+    command_id: _builtins.str
+    @_builtins.property
+    def nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    @_builtins.property
+    def memory_by_node(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.NodeMemory]: ...
+    @_builtins.property
+    def cpus(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def considered(self) -> _containers.RepeatedCompositeFieldContainer[Global___CandidateRecord]: ...
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        state: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        policy: _builtins.str = ...,
+        host: _builtins.str = ...,
+        nodes: _abc.Iterable[_builtins.int] | None = ...,
+        memory_by_node: _abc.Iterable[_types_pb2.NodeMemory] | None = ...,
+        cpus: _abc.Iterable[_builtins.int] | None = ...,
+        reasons: _abc.Iterable[_builtins.str] | None = ...,
+        considered: _abc.Iterable[Global___CandidateRecord] | None = ...,
+        decided_at: _builtins.float = ...,
+        epoch: _builtins.int = ...,
+        command_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id", "considered", b"considered", "cpus", b"cpus", "decided_at", b"decided_at", "epoch", b"epoch", "host", b"host", "memory_by_node", b"memory_by_node", "name", b"name", "nodes", b"nodes", "policy", b"policy", "reason", b"reason", "reasons", b"reasons", "state", b"state"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VmPlacement: _TypeAlias = VmPlacement  # noqa: Y015
+
+@_typing.final
+class HostSchedule(_message.Message):
+    """/numaplane/v1/hosts/<host>/schedule: operator's scheduling state of a host."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CORDONED_FIELD_NUMBER: _builtins.int
+    DRAINING_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    cordoned: _builtins.bool
+    """no new VMs"""
+    draining: _builtins.bool
+    """no new VMs, and move its VMs away"""
+    since: _builtins.float
+    def __init__(
+        self,
+        *,
+        cordoned: _builtins.bool = ...,
+        draining: _builtins.bool = ...,
+        since: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cordoned", b"cordoned", "draining", b"draining", "since", b"since"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HostSchedule: _TypeAlias = HostSchedule  # noqa: Y015
+
+@_typing.final
+class PolicyConfig(_message.Message):
+    """/numaplane/v1/config/policy: cluster-wide policy knobs, changeable at run time."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEFAULT_PLACEMENT_FIELD_NUMBER: _builtins.int
+    BALLOON_FIELD_NUMBER: _builtins.int
+    REBALANCE_FIELD_NUMBER: _builtins.int
+    default_placement: _builtins.str
+    """numaplane | xen | numad | first-fit"""
+    @_builtins.property
+    def balloon(self) -> Global___BalloonPolicyConfig: ...
+    @_builtins.property
+    def rebalance(self) -> Global___RebalancePolicyConfig: ...
+    def __init__(
+        self,
+        *,
+        default_placement: _builtins.str = ...,
+        balloon: Global___BalloonPolicyConfig | None = ...,
+        rebalance: Global___RebalancePolicyConfig | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["balloon", b"balloon", "rebalance", b"rebalance"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["balloon", b"balloon", "default_placement", b"default_placement", "rebalance", b"rebalance"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PolicyConfig: _TypeAlias = PolicyConfig  # noqa: Y015
+
+@_typing.final
+class BalloonPolicyConfig(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENABLED_FIELD_NUMBER: _builtins.int
+    PRESSURE_FREE_FRACTION_FIELD_NUMBER: _builtins.int
+    CRITICAL_FREE_FRACTION_FIELD_NUMBER: _builtins.int
+    RELIEF_FREE_FRACTION_FIELD_NUMBER: _builtins.int
+    MAX_STEP_BYTES_FIELD_NUMBER: _builtins.int
+    MIN_CHANGE_BYTES_FIELD_NUMBER: _builtins.int
+    IDLE_TAX_FIELD_NUMBER: _builtins.int
+    enabled: _builtins.bool
+    pressure_free_fraction: _builtins.float
+    """below this share of free memory: reclaim"""
+    critical_free_fraction: _builtins.float
+    """below this: reclaim harder"""
+    relief_free_fraction: _builtins.float
+    """above this: give memory back"""
+    max_step_bytes: _builtins.int
+    """most a balloon moves per period"""
+    min_change_bytes: _builtins.int
+    """smaller changes are ignored"""
+    idle_tax: _builtins.float
+    """0..1, ESXi-style idle memory tax"""
+    def __init__(
+        self,
+        *,
+        enabled: _builtins.bool = ...,
+        pressure_free_fraction: _builtins.float = ...,
+        critical_free_fraction: _builtins.float = ...,
+        relief_free_fraction: _builtins.float = ...,
+        max_step_bytes: _builtins.int = ...,
+        min_change_bytes: _builtins.int = ...,
+        idle_tax: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["critical_free_fraction", b"critical_free_fraction", "enabled", b"enabled", "idle_tax", b"idle_tax", "max_step_bytes", b"max_step_bytes", "min_change_bytes", b"min_change_bytes", "pressure_free_fraction", b"pressure_free_fraction", "relief_free_fraction", b"relief_free_fraction"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BalloonPolicyConfig: _TypeAlias = BalloonPolicyConfig  # noqa: Y015
+
+@_typing.final
+class RebalancePolicyConfig(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENABLED_FIELD_NUMBER: _builtins.int
+    LOCALITY_THRESHOLD_FIELD_NUMBER: _builtins.int
+    BANDWIDTH_MIB_S_FIELD_NUMBER: _builtins.int
+    COOLDOWN_S_FIELD_NUMBER: _builtins.int
+    MIN_GAIN_FIELD_NUMBER: _builtins.int
+    enabled: _builtins.bool
+    locality_threshold: _builtins.float
+    """VMs under this locality are candidates"""
+    bandwidth_mib_s: _builtins.int
+    """per host migration budget"""
+    cooldown_s: _builtins.float
+    """a moved VM is not moved again before this"""
+    min_gain: _builtins.float
+    """ignore moves gaining less locality than this"""
+    def __init__(
+        self,
+        *,
+        enabled: _builtins.bool = ...,
+        locality_threshold: _builtins.float = ...,
+        bandwidth_mib_s: _builtins.int = ...,
+        cooldown_s: _builtins.float = ...,
+        min_gain: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bandwidth_mib_s", b"bandwidth_mib_s", "cooldown_s", b"cooldown_s", "enabled", b"enabled", "locality_threshold", b"locality_threshold", "min_gain", b"min_gain"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RebalancePolicyConfig: _TypeAlias = RebalancePolicyConfig  # noqa: Y015
 
 @_typing.final
 class CommandRequest(_message.Message):

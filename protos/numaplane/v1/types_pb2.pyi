@@ -145,25 +145,91 @@ class Capabilities(_message.Message):
 Global___Capabilities: _TypeAlias = Capabilities  # noqa: Y015
 
 @_typing.final
+class BalloonCapabilities(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    GUEST_STATS_FIELD_NUMBER: _builtins.int
+    DEFLATE_ON_OOM_FIELD_NUMBER: _builtins.int
+    FREE_PAGE_REPORTING_FIELD_NUMBER: _builtins.int
+    guest_stats: _builtins.bool
+    """the guest reports free/available memory"""
+    deflate_on_oom: _builtins.bool
+    free_page_reporting: _builtins.bool
+    def __init__(
+        self,
+        *,
+        guest_stats: _builtins.bool = ...,
+        deflate_on_oom: _builtins.bool = ...,
+        free_page_reporting: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deflate_on_oom", b"deflate_on_oom", "free_page_reporting", b"free_page_reporting", "guest_stats", b"guest_stats"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BalloonCapabilities: _TypeAlias = BalloonCapabilities  # noqa: Y015
+
+@_typing.final
 class BalloonState(_message.Message):
+    """One balloon, whatever the hypervisor (libvirt, QMP, simulator)."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     KNOWN_FIELD_NUMBER: _builtins.int
     TARGET_BYTES_FIELD_NUMBER: _builtins.int
     ACTUAL_BYTES_FIELD_NUMBER: _builtins.int
+    DRIVER_FIELD_NUMBER: _builtins.int
+    CAPABILITIES_FIELD_NUMBER: _builtins.int
+    HAS_GUEST_STATS_FIELD_NUMBER: _builtins.int
+    GUEST_FREE_BYTES_FIELD_NUMBER: _builtins.int
+    GUEST_AVAILABLE_BYTES_FIELD_NUMBER: _builtins.int
+    GUEST_USABLE_BYTES_FIELD_NUMBER: _builtins.int
+    SWAP_IN_BYTES_FIELD_NUMBER: _builtins.int
+    SWAP_OUT_BYTES_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    MAX_BYTES_FIELD_NUMBER: _builtins.int
     known: _builtins.bool
+    """false: no balloon (or the driver cannot tell)"""
     target_bytes: _builtins.int
+    """memory the guest is asked to have"""
     actual_bytes: _builtins.int
+    """memory the guest has now"""
+    driver: _builtins.str
+    """libvirt | qmp | sim"""
+    has_guest_stats: _builtins.bool
+    """Guest statistics, where the guest reports them (0 with has_guest_stats false)."""
+    guest_free_bytes: _builtins.int
+    guest_available_bytes: _builtins.int
+    guest_usable_bytes: _builtins.int
+    swap_in_bytes: _builtins.int
+    swap_out_bytes: _builtins.int
+    updated_at: _builtins.float
+    """when the driver last read the balloon"""
+    max_bytes: _builtins.int
+    """the VM's maximum memory (balloon fully deflated)"""
+    @_builtins.property
+    def capabilities(self) -> Global___BalloonCapabilities: ...
     def __init__(
         self,
         *,
         known: _builtins.bool = ...,
         target_bytes: _builtins.int = ...,
         actual_bytes: _builtins.int = ...,
+        driver: _builtins.str = ...,
+        capabilities: Global___BalloonCapabilities | None = ...,
+        has_guest_stats: _builtins.bool = ...,
+        guest_free_bytes: _builtins.int = ...,
+        guest_available_bytes: _builtins.int = ...,
+        guest_usable_bytes: _builtins.int = ...,
+        swap_in_bytes: _builtins.int = ...,
+        swap_out_bytes: _builtins.int = ...,
+        updated_at: _builtins.float = ...,
+        max_bytes: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actual_bytes", b"actual_bytes", "known", b"known", "target_bytes", b"target_bytes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actual_bytes", b"actual_bytes", "capabilities", b"capabilities", "driver", b"driver", "guest_available_bytes", b"guest_available_bytes", "guest_free_bytes", b"guest_free_bytes", "guest_usable_bytes", b"guest_usable_bytes", "has_guest_stats", b"has_guest_stats", "known", b"known", "max_bytes", b"max_bytes", "swap_in_bytes", b"swap_in_bytes", "swap_out_bytes", b"swap_out_bytes", "target_bytes", b"target_bytes", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
