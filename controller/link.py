@@ -40,7 +40,7 @@ class AgentLinkServicer(link_pb2_grpc.AgentLinkServicer):
     # The stub types this as returning an iterator; grpc.aio also allows a handler that
     # uses context.read()/write() and returns None, which lets the session write from
     # several tasks under one lock.
-    async def Connect(  # type: ignore[override]  # noqa: N802 - gRPC method name
+    async def Connect(  # type: ignore[override]
         self, request_iterator: object, context: ServerContext
     ) -> None:
         first = await context.read()

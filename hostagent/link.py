@@ -20,8 +20,8 @@ import grpc
 from numaplane.v1 import link_pb2, link_pb2_grpc
 
 from common.backoff import backoff_delays
-from common.tasks import race
 from common.grpc_options import client_options
+from common.tasks import race
 from common.wire import topology_to_proto
 from hostagent import __version__
 from hostagent.backends.base import Backend
