@@ -13,7 +13,10 @@ fi
 
 # System packages: only as root, only what is missing. The list grows with the
 # backends that have real-component tests (libvirt, QEMU, a kernel for virtme-ng).
-APT_PACKAGES=(${NUMAPLANE_APT_PACKAGES:-})
+# libvirt-dev + pkg-config: libvirt-python builds against them (libvirt backend, test
+# driver). qemu-system-x86, linux-image-amd64, busybox-static: virtme-ng boots a real
+# NUMA kernel and balloon guests for the e2e tier.
+APT_PACKAGES=(${NUMAPLANE_APT_PACKAGES:-libvirt-dev pkg-config qemu-system-x86 linux-image-amd64 busybox-static})
 if [ "$(id -u)" = 0 ] && [ "${#APT_PACKAGES[@]}" -gt 0 ] && command -v apt-get >/dev/null; then
     missing=()
     for p in "${APT_PACKAGES[@]}"; do
