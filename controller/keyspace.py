@@ -3,7 +3,12 @@
     /numaplane/v1/hosts/<host>/info       topology, capabilities, agent version   (on Hello)
     /numaplane/v1/hosts/<host>/alive      bound to a lease: the host is up while it exists
     /numaplane/v1/hosts/<host>/status     last report summary (material changes, rate-limited)
+    /numaplane/v1/hosts/<host>/schedule   operator's cordon/drain state (absent = schedulable)
     /numaplane/v1/vms/<vm>/status         observed: host, memory per node, vCPUs, locality, balloon
+    /numaplane/v1/vms/<vm>/spec           desired: size, constraints, policy (admin CreateVm)
+    /numaplane/v1/vms/<vm>/placement      the reconciler's decision and its state, with reasons
+    /numaplane/v1/claims/<host>/<vm>      memory reserved per node between decision and observation
+    /numaplane/v1/ledgers/<host>          CAS guard rewritten by every claim made on the host
     /numaplane/v1/commands/<host>/<id>    journal: command, epoch, state
                                           (pending/sent/applied/failed)
     /numaplane/v1/requests/<id>           operator requests for a command, turned into commands
@@ -23,6 +28,8 @@ COMMANDS = ROOT + "commands/"
 REQUESTS = ROOT + "requests/"
 LEADER = ROOT + "leader"
 POLICY = ROOT + "config/policy"
+CLAIMS = ROOT + "claims/"
+LEDGERS = ROOT + "ledgers/"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -46,6 +53,26 @@ def host_status(host: str) -> str:
 
 def vm_status(vm: str) -> str:
     return f"{VMS}{vm}/status"
+
+
+def host_schedule(host: str) -> str:
+    return f"{HOSTS}{host}/schedule"
+
+
+def vm_spec(vm: str) -> str:
+    return f"{VMS}{vm}/spec"
+
+
+def vm_placement(vm: str) -> str:
+    return f"{VMS}{vm}/placement"
+
+
+def claim(host: str, vm: str) -> str:
+    return f"{CLAIMS}{host}/{vm}"
+
+
+def ledger(host: str) -> str:
+    return f"{LEDGERS}{host}"
 
 
 def host_commands(host: str) -> str:

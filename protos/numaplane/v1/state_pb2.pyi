@@ -379,6 +379,9 @@ class VmPlacement(_message.Message):
     DECIDED_AT_FIELD_NUMBER: _builtins.int
     EPOCH_FIELD_NUMBER: _builtins.int
     COMMAND_ID_FIELD_NUMBER: _builtins.int
+    RESIDENT_AT_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     state: _builtins.str
     """pending | starting | running | failed | stopping"""
@@ -389,6 +392,12 @@ class VmPlacement(_message.Message):
     decided_at: _builtins.float
     epoch: _builtins.int
     command_id: _builtins.str
+    resident_at: _builtins.float
+    """observed_at of the first status showing the VM's memory"""
+    attempts: _builtins.int
+    """starts tried (a start that failed for room is retried)"""
+    updated_at: _builtins.float
+    """when the state last changed"""
     @_builtins.property
     def nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
     @_builtins.property
@@ -415,14 +424,53 @@ class VmPlacement(_message.Message):
         decided_at: _builtins.float = ...,
         epoch: _builtins.int = ...,
         command_id: _builtins.str = ...,
+        resident_at: _builtins.float = ...,
+        attempts: _builtins.int = ...,
+        updated_at: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id", "considered", b"considered", "cpus", b"cpus", "decided_at", b"decided_at", "epoch", b"epoch", "host", b"host", "memory_by_node", b"memory_by_node", "name", b"name", "nodes", b"nodes", "policy", b"policy", "reason", b"reason", "reasons", b"reasons", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "command_id", b"command_id", "considered", b"considered", "cpus", b"cpus", "decided_at", b"decided_at", "epoch", b"epoch", "host", b"host", "memory_by_node", b"memory_by_node", "name", b"name", "nodes", b"nodes", "policy", b"policy", "reason", b"reason", "reasons", b"reasons", "resident_at", b"resident_at", "state", b"state", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___VmPlacement: _TypeAlias = VmPlacement  # noqa: Y015
+
+@_typing.final
+class HostLedger(_message.Message):
+    """/numaplane/v1/ledgers/<host>: rewritten with compare-and-swap by every transaction
+    that makes a claim on the host, so two deciders reading the same snapshot cannot both
+    claim on it (the loser re-reads, sees the winner's claim, and decides again).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    HOST_FIELD_NUMBER: _builtins.int
+    CLAIMS_MADE_FIELD_NUMBER: _builtins.int
+    LAST_VM_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    host: _builtins.str
+    claims_made: _builtins.int
+    last_vm: _builtins.str
+    epoch: _builtins.int
+    updated_at: _builtins.float
+    def __init__(
+        self,
+        *,
+        host: _builtins.str = ...,
+        claims_made: _builtins.int = ...,
+        last_vm: _builtins.str = ...,
+        epoch: _builtins.int = ...,
+        updated_at: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["claims_made", b"claims_made", "epoch", b"epoch", "host", b"host", "last_vm", b"last_vm", "updated_at", b"updated_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HostLedger: _TypeAlias = HostLedger  # noqa: Y015
 
 @_typing.final
 class HostSchedule(_message.Message):
