@@ -83,11 +83,17 @@ class Vm(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     OBSERVED_FIELD_NUMBER: _builtins.int
     OBSERVED_AT_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     host: _builtins.str
     state: _builtins.str
     """running | stopped | unknown (host down) | ..."""
     observed_at: _builtins.float
+    reason: _builtins.str
+    """Why the VM is pending, failed or stopping (from its placement); "" when running.
+    A VM not yet observed has state = its placement state and, in `observed`, only the
+    requested name, vCPUs and memory size.
+    """
     @_builtins.property
     def observed(self) -> _types_pb2.VmObservation: ...
     def __init__(
@@ -98,10 +104,11 @@ class Vm(_message.Message):
         state: _builtins.str = ...,
         observed: _types_pb2.VmObservation | None = ...,
         observed_at: _builtins.float = ...,
+        reason: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["observed", b"observed"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["host", b"host", "name", b"name", "observed", b"observed", "observed_at", b"observed_at", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["host", b"host", "name", b"name", "observed", b"observed", "observed_at", b"observed_at", "reason", b"reason", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
