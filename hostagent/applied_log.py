@@ -37,13 +37,20 @@ class AppliedLog:
             self._load(path)
 
     def _load(self, path: Path) -> None:
-        for line in path.read_text().splitlines():
+        text = path.read_text()
+        torn = bool(text) and not text.endswith("\n")
+        for line in text.splitlines():
             try:
                 r = AppliedResult(**json.loads(line))
             except (ValueError, TypeError):
-                continue  # a torn last line after a crash: the command was not applied
+                torn = True  # a torn last line after a crash: the command was not applied
+                continue
             self._remember(r)
             self._lines += 1
+        if torn:
+            # Rewrite the file without the torn line: the next record would otherwise be
+            # appended to it and lost with it at the following load.
+            self._compact()
 
     def _remember(self, r: AppliedResult) -> None:
         self._results[r.id] = r
@@ -71,7 +78,10 @@ class AppliedLog:
     def _compact(self) -> None:
         assert self._path is not None
         tmp = self._path.with_suffix(".tmp")
-        tmp.write_text("".join(json.dumps(asdict(r)) + "\n" for r in self._results.values()))
+        with tmp.open("w") as f:
+            f.write("".join(json.dumps(asdict(r)) + "\n" for r in self._results.values()))
+            f.flush()
+            os.fsync(f.fileno())  # durable before it replaces the log, or a crash loses both
         os.replace(tmp, self._path)
         self._lines = len(self._results)
 
