@@ -74,6 +74,12 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             return False
         raise SettingsError(f"{where}: expected true/false, got {value!r}")
     if tp in (int, float):
+        # TOML values arrive typed: a bool is not a number, and 2.5 for an int is a
+        # mistake to report, not to truncate.
+        if isinstance(value, bool) or (
+            tp is int and isinstance(value, float) and not value.is_integer()
+        ):
+            raise SettingsError(f"{where}: expected {tp.__name__}, got {value!r}")
         try:
             return tp(value)
         except (TypeError, ValueError):
