@@ -14,6 +14,7 @@ from hostagent.backends.base import Backend
 from hostagent.executor import Executor
 from hostagent.link import AgentLink
 from hostagent.settings import AgentSettings
+from hostagent.vm_handlers import register_vm_handlers, vm_lifecycle
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,10 @@ def make_backend(settings: AgentSettings) -> Backend:
             proc_root=settings.proc_root,
             vm_comm_pattern=settings.vm_process_pattern,
         )
+    if settings.backend == "libvirt":
+        from hostagent.backends.libvirt_backend import LibvirtBackend
+
+        return LibvirtBackend(settings.libvirt_uri)
     raise ValueError(f"unknown backend {settings.backend!r} (choose sim or linux)")
 
 
@@ -42,6 +47,9 @@ class Agent:
         path = settings.state_dir / "applied-commands.jsonl" if settings.state_dir else None
         self.applied = AppliedLog(path)
         self.executor = Executor(self.applied, self._request_report)
+        lifecycle = vm_lifecycle(self.backend)
+        if lifecycle is not None:
+            register_vm_handlers(self.executor, lifecycle, self._request_report)
         self.link = AgentLink(settings, self.backend, self.executor)
 
     def _request_report(self) -> None:

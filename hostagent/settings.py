@@ -33,6 +33,9 @@ class AgentSettings:
     """Root of procfs for the linux backend."""
     vm_process_pattern: str = r"^qemu-system-.*"
     """linux backend: regex on a process's comm that marks it as a VM."""
+    libvirt_uri: str = "qemu:///system"
+    """libvirt backend (`backend = "libvirt"`): the connection URI the agent observes and
+    starts domains through (qemu:///system, xen:///system; test:///default in tests)."""
     state_dir: Path | None = None
     """Where the agent remembers applied command ids across restarts (None: memory only)."""
     keepalive_s: float = 5.0
