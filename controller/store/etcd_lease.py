@@ -72,12 +72,13 @@ class EtcdLease(Lease):
         if self._on_close is not None:
             self._on_close(self)
         self._task.cancel()
-        try:
-            await self._task
-        except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
-                raise
+        # asyncio.wait raises CancelledError only if *this* task is cancelled while it
+        # waits, never for the keep-alive's own cancellation. Owners close leases in the
+        # `finally` of a task that is already being cancelled (a servicer whose RPC grpc
+        # cancelled): the revoke must still happen then, or the host stays up for a TTL.
+        await asyncio.wait({self._task})
+        if not self._task.cancelled():
+            self._task.result()  # a keep-alive that crashed: raise its error here
         if revoke and not self.lost.is_set():
             try:
                 await self._rpc.revoke_lease(self.id)
