@@ -9,7 +9,7 @@ from __future__ import annotations
 from numaplane.v1 import types_pb2
 
 from common.topology import NumaNode, Topology
-from common.vm import BalloonState, VmObservation
+from common.vm import BalloonCapabilities, BalloonState, GuestMemoryStats, VmObservation
 
 
 def topology_to_proto(t: Topology) -> types_pb2.Topology:
@@ -60,14 +60,63 @@ def vm_to_proto(vm: VmObservation, locality: float) -> types_pb2.VmObservation:
         state=vm.state,
     )
     if vm.balloon is not None:
-        msg.balloon.CopyFrom(
-            types_pb2.BalloonState(
-                known=True,
-                target_bytes=vm.balloon.target_bytes,
-                actual_bytes=vm.balloon.actual_bytes,
-            )
-        )
+        msg.balloon.CopyFrom(balloon_to_proto(vm.balloon))
     return msg
+
+
+def balloon_to_proto(b: BalloonState) -> types_pb2.BalloonState:
+    """Every field of the balloon; a figure the guest does not report travels as 0."""
+    msg = types_pb2.BalloonState(
+        known=True,
+        target_bytes=b.target_bytes,
+        actual_bytes=b.actual_bytes,
+        driver=b.driver,
+        capabilities=types_pb2.BalloonCapabilities(
+            guest_stats=b.capabilities.guest_stats,
+            deflate_on_oom=b.capabilities.deflate_on_oom,
+            free_page_reporting=b.capabilities.free_page_reporting,
+        ),
+        max_bytes=b.max_bytes,
+        updated_at=b.updated_at,
+    )
+    if b.guest is not None:
+        msg.has_guest_stats = True
+        msg.guest_free_bytes = b.guest.free_bytes or 0
+        msg.guest_available_bytes = b.guest.available_bytes or 0
+        msg.guest_usable_bytes = b.guest.usable_bytes or 0
+        msg.swap_in_bytes = b.guest.swap_in_bytes or 0
+        msg.swap_out_bytes = b.guest.swap_out_bytes or 0
+    return msg
+
+
+def balloon_from_proto(p: types_pb2.BalloonState) -> BalloonState | None:
+    """None for a VM without a (known) balloon."""
+    if not p.known:
+        return None
+    guest = (
+        GuestMemoryStats(
+            free_bytes=p.guest_free_bytes,
+            available_bytes=p.guest_available_bytes,
+            usable_bytes=p.guest_usable_bytes,
+            swap_in_bytes=p.swap_in_bytes,
+            swap_out_bytes=p.swap_out_bytes,
+        )
+        if p.has_guest_stats
+        else None
+    )
+    return BalloonState(
+        target_bytes=p.target_bytes,
+        actual_bytes=p.actual_bytes,
+        driver=p.driver,
+        capabilities=BalloonCapabilities(
+            guest_stats=p.capabilities.guest_stats,
+            deflate_on_oom=p.capabilities.deflate_on_oom,
+            free_page_reporting=p.capabilities.free_page_reporting,
+        ),
+        guest=guest,
+        max_bytes=p.max_bytes,
+        updated_at=p.updated_at,
+    )
 
 
 def vm_from_proto(p: types_pb2.VmObservation) -> VmObservation:
@@ -82,10 +131,6 @@ def vm_from_proto(p: types_pb2.VmObservation) -> VmObservation:
         memory_by_node=by_node,
         allowed_cpus=tuple(p.allowed_cpus),
         running_cpus=tuple(p.running_cpus),
-        balloon=(
-            BalloonState(p.balloon.target_bytes, p.balloon.actual_bytes)
-            if p.balloon.known
-            else None
-        ),
+        balloon=balloon_from_proto(p.balloon),
         state=p.state or "running",
     )

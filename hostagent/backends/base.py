@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from common.topology import Topology
 from common.vm import HostObservation
+
+if TYPE_CHECKING:
+    from hostagent.balloon.contract import BalloonDriver
 
 
 class BackendError(Exception):
@@ -37,6 +41,12 @@ class Backend(ABC):
     @abstractmethod
     def observe(self) -> HostObservation:
         """Free memory per node and every VM, as of now."""
+
+    def balloon(self, vm: str) -> BalloonDriver | None:
+        """The balloon driver of VM `vm` on this host; None when the VM is not here or has
+        no balloon. May do I/O (call it from a worker thread); backends that hold drivers
+        close them in `close`. The default: a backend without balloons."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release handles (connections, files)."""

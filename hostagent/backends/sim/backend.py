@@ -8,6 +8,7 @@ backends from worker threads (`asyncio.to_thread`), so every access holds a lock
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from common.topology import Topology
 from common.vm import HostObservation
 from hostagent.backends.base import Backend, BackendCapabilities
 from hostagent.backends.sim.host import SimHost
+from hostagent.balloon.sim_balloon import SimBalloon, sim_balloon_state
 
 T = TypeVar("T")
 
@@ -37,7 +39,26 @@ class SimBackend(Backend):
         return self.with_host(lambda host: host.topology())
 
     def observe(self) -> HostObservation:
-        return self.with_host(lambda host: host.observe(observed_at=self._last))
+        """The host's observation, each VM with its full balloon state (driver `sim`)."""
+
+        def read(host: SimHost) -> HostObservation:
+            obs = host.observe(observed_at=self._last)
+            states = {vm.name: vm for vm in host.vms()}
+            vms = tuple(
+                dataclasses.replace(vm, balloon=sim_balloon_state(states[vm.name], self._last))
+                for vm in obs.vms
+            )
+            return dataclasses.replace(obs, vms=vms)
+
+        return self.with_host(read)
+
+    def balloon(self, vm: str) -> SimBalloon | None:
+        return SimBalloon(self, vm) if self.with_host(lambda host: host.has_vm(vm)) else None
+
+    @property
+    def clock_time(self) -> float:
+        """The clock's time the simulated host was last brought up to."""
+        return self._last
 
     def with_host(self, fn: Callable[[SimHost], T]) -> T:
         """Run `fn` on the host, brought up to the clock's time, under the lock.

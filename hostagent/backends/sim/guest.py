@@ -9,7 +9,9 @@ Sizes (bytes):
 Inside the guest, `used = min(W, A)`; the part of the working set that does not fit,
 `max(0, W - A)`, is in the guest's swap. Whatever else the host has backed is page
 cache, and the rest is free. Every byte pushed out to swap (by inflating the balloon or
-growing the working set past A) is added to `swapped_out_total_bytes`.
+growing the working set past A) is added to `swapped_out_total_bytes`; every byte of it
+brought back because the balloon deflated is added to `swapped_in_total_bytes` (the
+working set is in use, so it comes back as soon as there is room).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class GuestMemory:
     target_bytes: int
     size_bytes: int
     swapped_out_total_bytes: int = 0
+    swapped_in_total_bytes: int = 0
 
     @classmethod
     def fresh(cls, memory_bytes: int, working_set_bytes: int | None = None) -> GuestMemory:
@@ -74,4 +77,5 @@ class GuestMemory:
         before = self.swap_bytes
         self.size_bytes += change
         self.swapped_out_total_bytes += max(0, self.swap_bytes - before)
+        self.swapped_in_total_bytes += max(0, before - self.swap_bytes)
         return True

@@ -78,6 +78,7 @@ class SimVm:
             migration_stalled=self.migration is not None and self.migration.stalled,
             migrated_bytes_total=self.migrated_bytes_total,
             started_at=self.started_at,
+            swapped_in_total_bytes=self.guest.swapped_in_total_bytes,
         )
 
 
@@ -115,6 +116,8 @@ class SimVmState:
     migration_stalled: bool
     migrated_bytes_total: int
     started_at: float
+    swapped_in_total_bytes: int = 0
+    """Working set brought back from the guest's swap as its balloon deflated."""
 
     @property
     def resident_bytes(self) -> int:
