@@ -11,6 +11,7 @@ import logging
 
 from hostagent.applied_log import AppliedLog
 from hostagent.backends.base import Backend
+from hostagent.balloon.command import SetBalloonHandler
 from hostagent.executor import Executor
 from hostagent.link import AgentLink
 from hostagent.settings import AgentSettings
@@ -37,7 +38,15 @@ def make_backend(settings: AgentSettings) -> Backend:
         from hostagent.backends.libvirt_backend import LibvirtBackend
 
         return LibvirtBackend(settings.libvirt_uri)
-    raise ValueError(f"unknown backend {settings.backend!r} (choose sim or linux)")
+    if settings.backend == "qmp":
+        from hostagent.backends.qmp import QmpBackend, parse_qmp_sockets
+
+        return QmpBackend(
+            parse_qmp_sockets(settings.qmp_sockets),
+            sysfs_root=settings.sysfs_root,
+            stats_period_s=settings.balloon_stats_period_s,
+        )
+    raise ValueError(f"unknown backend {settings.backend!r} (choose sim, linux or qmp)")
 
 
 class Agent:
@@ -50,6 +59,10 @@ class Agent:
         lifecycle = vm_lifecycle(self.backend)
         if lifecycle is not None:
             register_vm_handlers(self.executor, lifecycle, self._request_report)
+        if self.backend.capabilities().balloon:
+            self.executor.register(
+                "set_balloon", SetBalloonHandler(self.backend, self._request_report)
+            )
         self.link = AgentLink(settings, self.backend, self.executor)
 
     def _request_report(self) -> None:

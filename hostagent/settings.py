@@ -18,7 +18,7 @@ class AgentSettings:
     controller: str = "127.0.0.1:7071"
     """Address of a controller's agent link (HOST:PORT); the agent reconnects to it."""
     backend: str = "sim"
-    """Where observations come from: sim | linux."""
+    """Where observations come from: sim | linux | qmp (linux plus QEMU's monitor)."""
     report_interval_s: float = 5.0
     """Seconds between periodic reports (a report-now command sends one at once)."""
     sim_topology: Path | None = None
@@ -36,6 +36,13 @@ class AgentSettings:
     libvirt_uri: str = "qemu:///system"
     """libvirt backend (`backend = "libvirt"`): the connection URI the agent observes and
     starts domains through (qemu:///system, xen:///system; test:///default in tests)."""
+    qmp_sockets: tuple[str, ...] = ()
+    """qmp backend: this host's VMs as NAME=PATH pairs, PATH being the QMP UNIX socket of
+    the QEMU that runs NAME (started with -qmp unix:PATH,server=on,wait=off); comma-separated
+    in the environment and on the command line."""
+    balloon_stats_period_s: int = 5
+    """Seconds between the memory statistics a balloon driver asks guests for (libvirt's
+    stats period, QEMU's guest-stats-polling-interval); 0 leaves them as configured."""
     state_dir: Path | None = None
     """Where the agent remembers applied command ids across restarts (None: memory only)."""
     keepalive_s: float = 5.0
