@@ -40,6 +40,7 @@ def start_request(cmd: link_pb2.StartVm) -> VmStart:
         nodes=tuple(cmd.nodes),
         cpus=tuple(cmd.cpus),
         strict_memory=cmd.strict_memory,
+        limit_bytes=cmd.limit_bytes,
     )
 
 

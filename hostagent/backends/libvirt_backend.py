@@ -202,10 +202,10 @@ class LibvirtBackend(Backend):
             return
         free = {n.id: n.memory_free_bytes for n in self._topology(self._domains()).nodes}
         room = sum(free.get(n, 0) for n in start.nodes)
-        if room < start.memory_bytes:
+        if room < start.boot_bytes:
             raise NoRoomError(
                 f"no room: nodes {','.join(map(str, start.nodes))} have {format_size(room)} "
-                f"free for {format_size(start.memory_bytes)}"
+                f"free for {format_size(start.boot_bytes)}"
             )
 
     def _observation(self, dom: Any, d: DomainNuma, info: list[int]) -> VmObservation:

@@ -109,9 +109,8 @@ def domain_xml(start: VmStart, *, domain_type: str, arch: str) -> str:
     """The XML of the minimal domain StartVm defines."""
     root = ET.Element("domain", type=domain_type)
     ET.SubElement(root, "name").text = start.name
-    kib = str(_kib(start.memory_bytes))
-    ET.SubElement(root, "memory", unit="KiB").text = kib
-    ET.SubElement(root, "currentMemory", unit="KiB").text = kib
+    ET.SubElement(root, "memory", unit="KiB").text = str(_kib(start.memory_bytes))
+    ET.SubElement(root, "currentMemory", unit="KiB").text = str(_kib(start.boot_bytes))
     vcpu = ET.SubElement(root, "vcpu", placement="static")
     vcpu.text = str(start.vcpus)
     if start.cpus:

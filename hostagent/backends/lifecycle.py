@@ -33,6 +33,15 @@ class VmStart:
     """vCPU affinity (each vCPU pinned to one of them, in turn); empty = any CPU."""
     strict_memory: bool = True
     """True: memory may not leave `nodes` (strict); False: preferred, may spill."""
+    limit_bytes: int = 0
+    """The most memory the VM is given at boot (its balloon starts there); 0 = all of it."""
+
+    @property
+    def boot_bytes(self) -> int:
+        """Memory the VM holds once started: its limit, else its configured size."""
+        if 0 < self.limit_bytes < self.memory_bytes:
+            return self.limit_bytes
+        return self.memory_bytes
 
 
 class NoRoomError(BackendError):

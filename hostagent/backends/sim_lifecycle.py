@@ -43,6 +43,8 @@ def _start(host: SimHost, start: VmStart) -> str:
     if binding.mode == "strict":
         free = host.free_by_node()
         room = sum(free.get(n, 0) for n in binding.nodes)
+        # The simulated host backs a VM's whole configured memory at boot and only then
+        # lets its balloon settle at the limit, so a strict binding needs room for all.
         if room < start.memory_bytes:
             raise NoRoomError(
                 f"no room: nodes {','.join(map(str, sorted(binding.nodes)))} of {host.name} "
@@ -55,6 +57,9 @@ def _start(host: SimHost, start: VmStart) -> str:
         cpus=start.cpus or None,
         binding=binding,
     )
+    if start.boot_bytes < start.memory_bytes:
+        # Booted with its balloon at the limit: the sim settles there as time moves.
+        host.set_balloon_target(start.name, start.boot_bytes)
     where = f"{binding.mode} on nodes {','.join(map(str, sorted(binding.nodes)))}"
     return f"started {start.name} ({start.vcpus} vCPUs, {format_size(start.memory_bytes)}, " + (
         where if binding.mode != "none" else "unbound"

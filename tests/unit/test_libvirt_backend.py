@@ -170,3 +170,11 @@ async def test_agent_handlers_start_and_stop_through_libvirt(tmp_path: Path) -> 
         assert len(reports) == 2  # a report asked for after each change
     finally:
         backend.close()
+
+
+def test_a_limit_becomes_the_domains_current_memory(backend: LibvirtBackend) -> None:
+    backend.start_vm(VmStart("lim", 1, 2 * GiB, nodes=(1,), cpus=(8,), limit_bytes=GiB))
+    d = read_domain(backend.connection.lookupByName("lim").XMLDesc())
+    assert (d.memory_bytes, d.current_memory_bytes) == (2 * GiB, GiB)
+    [vm] = [v for v in backend.observe().vms if v.name == "lim"]
+    assert vm.memory_by_node == {1: GiB}

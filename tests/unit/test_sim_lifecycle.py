@@ -74,3 +74,15 @@ async def test_handlers_registered_for_the_sim_backend() -> None:
     result = await executor.execute(bad)
     assert not result.ok and "at least one vCPU" in result.message
     assert asked == [1]
+
+
+def test_a_limit_settles_the_vm_at_its_limit() -> None:
+    backend = _backend()
+    life = SimLifecycle(backend)
+    life.start_vm(VmStart("big", 1, 4 * GiB, nodes=(0,), cpus=(1,), limit_bytes=3 * GiB))
+
+    def settle(h: SimHost) -> int:
+        h.advance(1.0)
+        return sum(h.vm("big").memory_by_node.values())
+
+    assert backend.with_host(settle) == 3 * GiB
