@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from numaplane.v1 import types_pb2 as numaplane_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17numaplane/v1/link.proto\x12\x0cnumaplane.v1\x1a\x18numaplane/v1/types.proto\"\x9c\x01\n\x05Hello\x12\x0c\n\x04host\x18\x01 \x01(\t\x12(\n\x08topology\x18\x02 \x01(\x0b\x32\x16.numaplane.v1.Topology\x12\x30\n\x0c\x63\x61pabilities\x18\x03 \x01(\x0b\x32\x1a.numaplane.v1.Capabilities\x12\x15\n\ragent_version\x18\x04 \x01(\t\x12\x12\n\nlast_epoch\x18\x05 \x01(\x04\"\x97\x01\n\x06Report\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x13\n\x0bobserved_at\x18\x02 \x01(\x01\x12)\n\tnode_free\x18\x03 \x03(\x0b\x32\x16.numaplane.v1.NodeFree\x12(\n\x03vms\x18\x04 \x03(\x0b\x32\x1b.numaplane.v1.VmObservation\x12\x11\n\ton_demand\x18\x05 \x01(\x08\"\x17\n\x04Ping\x12\x0f\n\x07payload\x18\x01 \x01(\t\"\x0b\n\tReportNow\"\xa0\x01\n\x07StartVm\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05vcpus\x18\x02 \x01(\r\x12\x14\n\x0cmemory_bytes\x18\x03 \x01(\x04\x12\r\n\x05nodes\x18\x04 \x03(\r\x12\x0c\n\x04\x63pus\x18\x05 \x03(\r\x12\x15\n\rstrict_memory\x18\x06 \x01(\x08\x12\x19\n\x11reservation_bytes\x18\x07 \x01(\x04\x12\x13\n\x0blimit_bytes\x18\x08 \x01(\x04\"\x16\n\x06StopVm\x12\x0c\n\x04name\x18\x01 \x01(\t\".\n\nSetBalloon\x12\n\n\x02vm\x18\x01 \x01(\t\x12\x14\n\x0ctarget_bytes\x18\x02 \x01(\x04\"W\n\rMigrateMemory\x12\n\n\x02vm\x18\x01 \x01(\t\x12\x10\n\x08to_nodes\x18\x02 \x03(\r\x12\x12\n\nrate_mib_s\x18\x03 \x01(\r\x12\x14\n\x0crebind_vcpus\x18\x04 \x01(\x08\"+\n\x0fSetVcpuAffinity\x12\n\n\x02vm\x18\x01 \x01(\t\x12\x0c\n\x04\x63pus\x18\x02 \x03(\r\"B\n\x0bLiveMigrate\x12\n\n\x02vm\x18\x01 \x01(\t\x12\x13\n\x0btarget_host\x18\x02 \x01(\t\x12\x12\n\ntarget_uri\x18\x03 \x01(\t\"\xaa\x03\n\x07\x43ommand\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\"\n\x04ping\x18\n \x01(\x0b\x32\x12.numaplane.v1.PingH\x00\x12-\n\nreport_now\x18\x0b \x01(\x0b\x32\x17.numaplane.v1.ReportNowH\x00\x12)\n\x08start_vm\x18\x0c \x01(\x0b\x32\x15.numaplane.v1.StartVmH\x00\x12\'\n\x07stop_vm\x18\r \x01(\x0b\x32\x14.numaplane.v1.StopVmH\x00\x12/\n\x0bset_balloon\x18\x0e \x01(\x0b\x32\x18.numaplane.v1.SetBalloonH\x00\x12\x35\n\x0emigrate_memory\x18\x0f \x01(\x0b\x32\x1b.numaplane.v1.MigrateMemoryH\x00\x12:\n\x11set_vcpu_affinity\x18\x10 \x01(\x0b\x32\x1d.numaplane.v1.SetVcpuAffinityH\x00\x12\x31\n\x0clive_migrate\x18\x11 \x01(\x0b\x32\x19.numaplane.v1.LiveMigrateH\x00\x42\x06\n\x04kind\"T\n\x0f\x43ommandProgress\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x12\n\nbytes_done\x18\x04 \x01(\x04\"`\n\rCommandResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x11\n\tduplicate\x18\x04 \x01(\x08\x12\x13\n\x0b\x66inished_at\x18\x05 \x01(\x01\"\xc6\x01\n\x0c\x41gentMessage\x12$\n\x05hello\x18\x01 \x01(\x0b\x32\x13.numaplane.v1.HelloH\x00\x12&\n\x06report\x18\x02 \x01(\x0b\x32\x14.numaplane.v1.ReportH\x00\x12-\n\x06result\x18\x03 \x01(\x0b\x32\x1b.numaplane.v1.CommandResultH\x00\x12\x31\n\x08progress\x18\x04 \x01(\x0b\x32\x1d.numaplane.v1.CommandProgressH\x00\x42\x06\n\x04\x62ody\";\n\x07Welcome\x12\x15\n\rcontroller_id\x18\x01 \x01(\t\x12\x19\n\x11report_interval_s\x18\x02 \x01(\x01\"4\n\tLinkError\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x17\n\x0freport_sequence\x18\x02 \x01(\x04\"\x1b\n\tReconnect\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\xc7\x01\n\x11\x43ontrollerMessage\x12(\n\x07welcome\x18\x01 \x01(\x0b\x32\x15.numaplane.v1.WelcomeH\x00\x12(\n\x07\x63ommand\x18\x02 \x01(\x0b\x32\x15.numaplane.v1.CommandH\x00\x12(\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x17.numaplane.v1.LinkErrorH\x00\x12,\n\treconnect\x18\x04 \x01(\x0b\x32\x17.numaplane.v1.ReconnectH\x00\x42\x06\n\x04\x62ody2W\n\tAgentLink\x12J\n\x07\x43onnect\x12\x1a.numaplane.v1.AgentMessage\x1a\x1f.numaplane.v1.ControllerMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17numaplane/v1/link.proto\x12\x0cnumaplane.v1\x1a\x18numaplane/v1/types.proto\"\x9c\x01\n\x05Hello\x12\x0c\n\x04host\x18\x01 \x01(\t\x12(\n\x08topology\x18\x02 \x01(\x0b\x32\x16.numaplane.v1.Topology\x12\x30\n\x0c\x63\x61pabilities\x18\x03 \x01(\x0b\x32\x1a.numaplane.v1.Capabilities\x12\x15\n\ragent_version\x18\x04 \x01(\t\x12\x12\n\nlast_epoch\x18\x05 \x01(\x04\"\x97\x01\n\x06Report\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x13\n\x0bobserved_at\x18\x02 \x01(\x01\x12)\n\tnode_free\x18\x03 \x03(\x0b\x32\x16.numaplane.v1.NodeFree\x12(\n\x03vms\x18\x04 \x03(\x0b\x32\x1b.numaplane.v1.VmObservation\x12\x11\n\ton_demand\x18\x05 \x01(\x08\"\x17\n\x04Ping\x12\x0f\n\x07payload\x18\x01 \x01(\t\"\x0b\n\tReportNow\"\xa0\x01\n\x07StartVm\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05vcpus\x18\x02 \x01(\r\x12\x14\n\x0cmemory_bytes\x18\x03 \x01(\x04\x12\r\n\x05nodes\x18\x04 \x03(\r\x12\x0c\n\x04\x63pus\x18\x05 \x03(\r\x12\x15\n\rstrict_memory\x18\x06 \x01(\x08\x12\x19\n\x11reservation_bytes\x18\x07 \x01(\x04\x12\x13\n\x0blimit_bytes\x18\x08 \x01(\x04\"\x16\n\x06StopVm\x12\x0c\n\x04name\x18\x01 \x01(\t\".\n\nSetBalloon\x12\n\n\x02vm\x18\x01 \x01(\t\x12\x14\n\x0ctarget_bytes\x18\x02 \x01(\x04\"W\n\rMigrateMemory\x12\n\n\x02vm\x18\x01 \x01(\t\x12\x10\n\x08to_nodes\x18\x02 \x03(\r\x12\x12\n\nrate_mib_s\x18\x03 \x01(\r\x12\x14\n\x0crebind_vcpus\x18\x04 \x01(\x08\"+\n\x0fSetVcpuAffinity\x12\n\n\x02vm\x18\x01 \x01(\t\x12\x0c\n\x04\x63pus\x18\x02 \x03(\r\"l\n\x0bLiveMigrate\x12\n\n\x02vm\x18\x01 \x01(\t\x12\x13\n\x0btarget_host\x18\x02 \x01(\t\x12\x12\n\ntarget_uri\x18\x03 \x01(\t\x12\x14\n\x0ctarget_nodes\x18\x04 \x03(\r\x12\x12\n\nrate_mib_s\x18\x05 \x01(\r\"\xaa\x03\n\x07\x43ommand\x12\n\n\x02id\x18\x01 \x01(\t\x12\r\n\x05\x65poch\x18\x02 \x01(\x04\x12\"\n\x04ping\x18\n \x01(\x0b\x32\x12.numaplane.v1.PingH\x00\x12-\n\nreport_now\x18\x0b \x01(\x0b\x32\x17.numaplane.v1.ReportNowH\x00\x12)\n\x08start_vm\x18\x0c \x01(\x0b\x32\x15.numaplane.v1.StartVmH\x00\x12\'\n\x07stop_vm\x18\r \x01(\x0b\x32\x14.numaplane.v1.StopVmH\x00\x12/\n\x0bset_balloon\x18\x0e \x01(\x0b\x32\x18.numaplane.v1.SetBalloonH\x00\x12\x35\n\x0emigrate_memory\x18\x0f \x01(\x0b\x32\x1b.numaplane.v1.MigrateMemoryH\x00\x12:\n\x11set_vcpu_affinity\x18\x10 \x01(\x0b\x32\x1d.numaplane.v1.SetVcpuAffinityH\x00\x12\x31\n\x0clive_migrate\x18\x11 \x01(\x0b\x32\x19.numaplane.v1.LiveMigrateH\x00\x42\x06\n\x04kind\"T\n\x0f\x43ommandProgress\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x66raction\x18\x02 \x01(\x01\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x12\n\nbytes_done\x18\x04 \x01(\x04\"`\n\rCommandResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\n\n\x02ok\x18\x02 \x01(\x08\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x11\n\tduplicate\x18\x04 \x01(\x08\x12\x13\n\x0b\x66inished_at\x18\x05 \x01(\x01\"\xc6\x01\n\x0c\x41gentMessage\x12$\n\x05hello\x18\x01 \x01(\x0b\x32\x13.numaplane.v1.HelloH\x00\x12&\n\x06report\x18\x02 \x01(\x0b\x32\x14.numaplane.v1.ReportH\x00\x12-\n\x06result\x18\x03 \x01(\x0b\x32\x1b.numaplane.v1.CommandResultH\x00\x12\x31\n\x08progress\x18\x04 \x01(\x0b\x32\x1d.numaplane.v1.CommandProgressH\x00\x42\x06\n\x04\x62ody\";\n\x07Welcome\x12\x15\n\rcontroller_id\x18\x01 \x01(\t\x12\x19\n\x11report_interval_s\x18\x02 \x01(\x01\"4\n\tLinkError\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x17\n\x0freport_sequence\x18\x02 \x01(\x04\"\x1b\n\tReconnect\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\xc7\x01\n\x11\x43ontrollerMessage\x12(\n\x07welcome\x18\x01 \x01(\x0b\x32\x15.numaplane.v1.WelcomeH\x00\x12(\n\x07\x63ommand\x18\x02 \x01(\x0b\x32\x15.numaplane.v1.CommandH\x00\x12(\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x17.numaplane.v1.LinkErrorH\x00\x12,\n\treconnect\x18\x04 \x01(\x0b\x32\x17.numaplane.v1.ReconnectH\x00\x42\x06\n\x04\x62ody2W\n\tAgentLink\x12J\n\x07\x43onnect\x12\x1a.numaplane.v1.AgentMessage\x1a\x1f.numaplane.v1.ControllerMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -51,23 +51,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SETVCPUAFFINITY']._serialized_start=742
   _globals['_SETVCPUAFFINITY']._serialized_end=785
   _globals['_LIVEMIGRATE']._serialized_start=787
-  _globals['_LIVEMIGRATE']._serialized_end=853
-  _globals['_COMMAND']._serialized_start=856
-  _globals['_COMMAND']._serialized_end=1282
-  _globals['_COMMANDPROGRESS']._serialized_start=1284
-  _globals['_COMMANDPROGRESS']._serialized_end=1368
-  _globals['_COMMANDRESULT']._serialized_start=1370
-  _globals['_COMMANDRESULT']._serialized_end=1466
-  _globals['_AGENTMESSAGE']._serialized_start=1469
-  _globals['_AGENTMESSAGE']._serialized_end=1667
-  _globals['_WELCOME']._serialized_start=1669
-  _globals['_WELCOME']._serialized_end=1728
-  _globals['_LINKERROR']._serialized_start=1730
-  _globals['_LINKERROR']._serialized_end=1782
-  _globals['_RECONNECT']._serialized_start=1784
-  _globals['_RECONNECT']._serialized_end=1811
-  _globals['_CONTROLLERMESSAGE']._serialized_start=1814
-  _globals['_CONTROLLERMESSAGE']._serialized_end=2013
-  _globals['_AGENTLINK']._serialized_start=2015
-  _globals['_AGENTLINK']._serialized_end=2102
+  _globals['_LIVEMIGRATE']._serialized_end=895
+  _globals['_COMMAND']._serialized_start=898
+  _globals['_COMMAND']._serialized_end=1324
+  _globals['_COMMANDPROGRESS']._serialized_start=1326
+  _globals['_COMMANDPROGRESS']._serialized_end=1410
+  _globals['_COMMANDRESULT']._serialized_start=1412
+  _globals['_COMMANDRESULT']._serialized_end=1508
+  _globals['_AGENTMESSAGE']._serialized_start=1511
+  _globals['_AGENTMESSAGE']._serialized_end=1709
+  _globals['_WELCOME']._serialized_start=1711
+  _globals['_WELCOME']._serialized_end=1770
+  _globals['_LINKERROR']._serialized_start=1772
+  _globals['_LINKERROR']._serialized_end=1824
+  _globals['_RECONNECT']._serialized_start=1826
+  _globals['_RECONNECT']._serialized_end=1853
+  _globals['_CONTROLLERMESSAGE']._serialized_start=1856
+  _globals['_CONTROLLERMESSAGE']._serialized_end=2055
+  _globals['_AGENTLINK']._serialized_start=2057
+  _globals['_AGENTLINK']._serialized_end=2144
 # @@protoc_insertion_point(module_scope)

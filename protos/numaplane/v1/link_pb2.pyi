@@ -286,20 +286,30 @@ class LiveMigrate(_message.Message):
     VM_FIELD_NUMBER: _builtins.int
     TARGET_HOST_FIELD_NUMBER: _builtins.int
     TARGET_URI_FIELD_NUMBER: _builtins.int
+    TARGET_NODES_FIELD_NUMBER: _builtins.int
+    RATE_MIB_S_FIELD_NUMBER: _builtins.int
     vm: _builtins.str
     target_host: _builtins.str
     target_uri: _builtins.str
     """hypervisor URI of the target (libvirt), if any"""
+    rate_mib_s: _builtins.int
+    """copy bandwidth; 0 = the agent's default"""
+    @_builtins.property
+    def target_nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """bind memory and vCPUs there on the target; empty = unbound"""
+
     def __init__(
         self,
         *,
         vm: _builtins.str = ...,
         target_host: _builtins.str = ...,
         target_uri: _builtins.str = ...,
+        target_nodes: _abc.Iterable[_builtins.int] | None = ...,
+        rate_mib_s: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["target_host", b"target_host", "target_uri", b"target_uri", "vm", b"vm"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["rate_mib_s", b"rate_mib_s", "target_host", b"target_host", "target_nodes", b"target_nodes", "target_uri", b"target_uri", "vm", b"vm"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -583,6 +583,9 @@ class RebalancePolicyConfig(_message.Message):
     BANDWIDTH_MIB_S_FIELD_NUMBER: _builtins.int
     COOLDOWN_S_FIELD_NUMBER: _builtins.int
     MIN_GAIN_FIELD_NUMBER: _builtins.int
+    PERIOD_S_FIELD_NUMBER: _builtins.int
+    PRESSURE_FREE_FRACTION_FIELD_NUMBER: _builtins.int
+    PRESSURE_GRACE_S_FIELD_NUMBER: _builtins.int
     enabled: _builtins.bool
     locality_threshold: _builtins.float
     """VMs under this locality are candidates"""
@@ -592,6 +595,12 @@ class RebalancePolicyConfig(_message.Message):
     """a moved VM is not moved again before this"""
     min_gain: _builtins.float
     """ignore moves gaining less locality than this"""
+    period_s: _builtins.float
+    """seconds between two rebalancing passes"""
+    pressure_free_fraction: _builtins.float
+    """a host below this free share is under pressure"""
+    pressure_grace_s: _builtins.float
+    """pressure lasting this long moves a VM to another host"""
     def __init__(
         self,
         *,
@@ -600,14 +609,108 @@ class RebalancePolicyConfig(_message.Message):
         bandwidth_mib_s: _builtins.int = ...,
         cooldown_s: _builtins.float = ...,
         min_gain: _builtins.float = ...,
+        period_s: _builtins.float = ...,
+        pressure_free_fraction: _builtins.float = ...,
+        pressure_grace_s: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bandwidth_mib_s", b"bandwidth_mib_s", "cooldown_s", b"cooldown_s", "enabled", b"enabled", "locality_threshold", b"locality_threshold", "min_gain", b"min_gain"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bandwidth_mib_s", b"bandwidth_mib_s", "cooldown_s", b"cooldown_s", "enabled", b"enabled", "locality_threshold", b"locality_threshold", "min_gain", b"min_gain", "period_s", b"period_s", "pressure_free_fraction", b"pressure_free_fraction", "pressure_grace_s", b"pressure_grace_s"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RebalancePolicyConfig: _TypeAlias = RebalancePolicyConfig  # noqa: Y015
+
+@_typing.final
+class VmMove(_message.Message):
+    """/numaplane/v1/moves/<vm>: the last move the rebalancer (or an operator) journaled for a
+    VM; its `at` is what the cool-down counts from.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VM_FIELD_NUMBER: _builtins.int
+    HOST_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    TO_NODES_FIELD_NUMBER: _builtins.int
+    TO_HOST_FIELD_NUMBER: _builtins.int
+    BYTES_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    AT_FIELD_NUMBER: _builtins.int
+    COMMAND_ID_FIELD_NUMBER: _builtins.int
+    EPOCH_FIELD_NUMBER: _builtins.int
+    MANUAL_FIELD_NUMBER: _builtins.int
+    vm: _builtins.str
+    host: _builtins.str
+    kind: _builtins.str
+    """migrate-memory | set-vcpu-affinity | live-migrate"""
+    to_host: _builtins.str
+    bytes: _builtins.int
+    reason: _builtins.str
+    at: _builtins.float
+    command_id: _builtins.str
+    epoch: _builtins.int
+    manual: _builtins.bool
+    """requested by an operator (numaplane vm migrate)"""
+    @_builtins.property
+    def to_nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
+    def __init__(
+        self,
+        *,
+        vm: _builtins.str = ...,
+        host: _builtins.str = ...,
+        kind: _builtins.str = ...,
+        to_nodes: _abc.Iterable[_builtins.int] | None = ...,
+        to_host: _builtins.str = ...,
+        bytes: _builtins.int = ...,
+        reason: _builtins.str = ...,
+        at: _builtins.float = ...,
+        command_id: _builtins.str = ...,
+        epoch: _builtins.int = ...,
+        manual: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "bytes", b"bytes", "command_id", b"command_id", "epoch", b"epoch", "host", b"host", "kind", b"kind", "manual", b"manual", "reason", b"reason", "to_host", b"to_host", "to_nodes", b"to_nodes", "vm", b"vm"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VmMove: _TypeAlias = VmMove  # noqa: Y015
+
+@_typing.final
+class RebalanceTrigger(_message.Message):
+    """/numaplane/v1/rebalance/now: an operator's `numaplane rebalance now`; the leader runs a
+    pass at once (even with rebalancing disabled) and records what it journaled here.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    REQUESTED_AT_FIELD_NUMBER: _builtins.int
+    DONE_AT_FIELD_NUMBER: _builtins.int
+    MOVES_FIELD_NUMBER: _builtins.int
+    MESSAGE_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    requested_at: _builtins.float
+    done_at: _builtins.float
+    moves: _builtins.int
+    message: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        requested_at: _builtins.float = ...,
+        done_at: _builtins.float = ...,
+        moves: _builtins.int = ...,
+        message: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["done_at", b"done_at", "id", b"id", "message", b"message", "moves", b"moves", "requested_at", b"requested_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RebalanceTrigger: _TypeAlias = RebalanceTrigger  # noqa: Y015
 
 @_typing.final
 class CommandRequest(_message.Message):
