@@ -7,6 +7,7 @@
     /numaplane/v1/vms/<vm>/status         observed: host, memory per node, vCPUs, locality, balloon
     /numaplane/v1/vms/<vm>/spec           desired: size, constraints, policy (admin CreateVm)
     /numaplane/v1/vms/<vm>/placement      the reconciler's decision and its state, with reasons
+    /numaplane/v1/vms/<vm>/balloon        operator's balloon intent of a VM without a spec
     /numaplane/v1/claims/<host>/<vm>      memory reserved per node between decision and observation
     /numaplane/v1/ledgers/<host>          CAS guard rewritten by every claim made on the host
     /numaplane/v1/commands/<host>/<id>    journal: command, epoch, state
@@ -65,6 +66,10 @@ def vm_spec(vm: str) -> str:
 
 def vm_placement(vm: str) -> str:
     return f"{VMS}{vm}/placement"
+
+
+def vm_balloon(vm: str) -> str:
+    return f"{VMS}{vm}/balloon"
 
 
 def claim(host: str, vm: str) -> str:

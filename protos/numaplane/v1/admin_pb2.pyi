@@ -674,12 +674,32 @@ class BalloonRow(_message.Message):
     RESERVATION_BYTES_FIELD_NUMBER: _builtins.int
     LIMIT_BYTES_FIELD_NUMBER: _builtins.int
     SHARES_FIELD_NUMBER: _builtins.int
+    REQUESTED_BYTES_FIELD_NUMBER: _builtins.int
+    CLUSTER_AUTO_FIELD_NUMBER: _builtins.int
+    MAX_BYTES_FIELD_NUMBER: _builtins.int
+    COMMAND_STATE_FIELD_NUMBER: _builtins.int
+    COMMAND_TARGET_BYTES_FIELD_NUMBER: _builtins.int
+    COMMAND_MESSAGE_FIELD_NUMBER: _builtins.int
+    COMMAND_ID_FIELD_NUMBER: _builtins.int
     vm: _builtins.str
     host: _builtins.str
     auto: _builtins.bool
     reservation_bytes: _builtins.int
     limit_bytes: _builtins.int
     shares: _builtins.int
+    requested_bytes: _builtins.int
+    """the operator's target (0 = none)"""
+    cluster_auto: _builtins.bool
+    """the cluster-wide switch (policy balloon.enabled)"""
+    max_bytes: _builtins.int
+    """the VM's maximum memory"""
+    command_state: _builtins.str
+    """The latest SetBalloon command journaled for this VM ("" state = none).
+    pending | sent | applied | failed
+    """
+    command_target_bytes: _builtins.int
+    command_message: _builtins.str
+    command_id: _builtins.str
     @_builtins.property
     def state(self) -> _types_pb2.BalloonState: ...
     def __init__(
@@ -692,10 +712,17 @@ class BalloonRow(_message.Message):
         reservation_bytes: _builtins.int = ...,
         limit_bytes: _builtins.int = ...,
         shares: _builtins.int = ...,
+        requested_bytes: _builtins.int = ...,
+        cluster_auto: _builtins.bool = ...,
+        max_bytes: _builtins.int = ...,
+        command_state: _builtins.str = ...,
+        command_target_bytes: _builtins.int = ...,
+        command_message: _builtins.str = ...,
+        command_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["state", b"state"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto", b"auto", "host", b"host", "limit_bytes", b"limit_bytes", "reservation_bytes", b"reservation_bytes", "shares", b"shares", "state", b"state", "vm", b"vm"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto", b"auto", "cluster_auto", b"cluster_auto", "command_id", b"command_id", "command_message", b"command_message", "command_state", b"command_state", "command_target_bytes", b"command_target_bytes", "host", b"host", "limit_bytes", b"limit_bytes", "max_bytes", b"max_bytes", "requested_bytes", b"requested_bytes", "reservation_bytes", b"reservation_bytes", "shares", b"shares", "state", b"state", "vm", b"vm"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -751,6 +751,41 @@ class CommandRequest(_message.Message):
 Global___CommandRequest: _TypeAlias = CommandRequest  # noqa: Y015
 
 @_typing.final
+class BalloonIntent(_message.Message):
+    """/numaplane/v1/vms/<vm>/balloon: the operator's balloon intent for a VM that has no
+    VmSpec (a VM an agent found on its host). A VM with a spec keeps it in
+    VmSpec.balloon_auto / balloon_target_bytes instead.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VM_FIELD_NUMBER: _builtins.int
+    AUTO_FIELD_NUMBER: _builtins.int
+    TARGET_BYTES_FIELD_NUMBER: _builtins.int
+    UPDATED_AT_FIELD_NUMBER: _builtins.int
+    vm: _builtins.str
+    auto: _builtins.bool
+    """the balloon policy may move this VM's balloon"""
+    target_bytes: _builtins.int
+    """operator's target (0 = none)"""
+    updated_at: _builtins.float
+    def __init__(
+        self,
+        *,
+        vm: _builtins.str = ...,
+        auto: _builtins.bool = ...,
+        target_bytes: _builtins.int = ...,
+        updated_at: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["auto", b"auto", "target_bytes", b"target_bytes", "updated_at", b"updated_at", "vm", b"vm"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BalloonIntent: _TypeAlias = BalloonIntent  # noqa: Y015
+
+@_typing.final
 class LeaderRecord(_message.Message):
     """/numaplane/v1/leader, created under the leader's lease."""
 
