@@ -37,7 +37,9 @@ def make_backend(settings: AgentSettings) -> Backend:
     if settings.backend == "libvirt":
         from hostagent.backends.libvirt_backend import LibvirtBackend
 
-        return LibvirtBackend(settings.libvirt_uri)
+        return LibvirtBackend(
+            settings.libvirt_uri, balloon_stats_period_s=settings.balloon_stats_period_s
+        )
     if settings.backend == "qmp":
         from hostagent.backends.qmp import QmpBackend, parse_qmp_sockets
 
@@ -46,7 +48,7 @@ def make_backend(settings: AgentSettings) -> Backend:
             sysfs_root=settings.sysfs_root,
             stats_period_s=settings.balloon_stats_period_s,
         )
-    raise ValueError(f"unknown backend {settings.backend!r} (choose sim, linux or qmp)")
+    raise ValueError(f"unknown backend {settings.backend!r} (choose sim, linux, libvirt or qmp)")
 
 
 class Agent:

@@ -8,7 +8,9 @@ under a lock because the agent calls backends from worker threads. Observation r
   `virNodeGetCellsFreeMemory`;
 * every domain's size, vCPU pinning and `<numatune>` from its XML (`libvirt_domain`), its
   state and current memory from `virDomainGetInfo`, where its vCPUs last ran from
-  `virDomainGetVcpus` (falling back to the pins where a driver cannot say).
+  `virDomainGetVcpus` (falling back to the pins where a driver cannot say);
+* every running domain's balloon through its `LibvirtBalloon` driver
+  (`hostagent.balloon.libvirt_domains`), which also carries out SetBalloon.
 
 libvirt does not say where a domain's memory sits; this backend estimates it from the
 binding: the current memory split evenly over the numatune nodes, or over the nodes of
@@ -29,7 +31,7 @@ import contextlib
 import threading
 import time
 import xml.etree.ElementTree as ET
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from common.topology import Topology
 from common.units import format_size
@@ -43,6 +45,9 @@ from hostagent.backends.libvirt_domain import (
 )
 from hostagent.backends.libvirt_topology import parse_cells, topology_from_cells
 from hostagent.backends.lifecycle import NoRoomError, VmStart
+
+if TYPE_CHECKING:
+    from hostagent.balloon.libvirt_balloon import LibvirtBalloon
 
 DEFAULT_URI = "qemu:///system"
 
@@ -60,7 +65,7 @@ def _libvirt() -> Any:
 class LibvirtBackend(Backend):
     """A host seen and driven through one libvirt connection."""
 
-    def __init__(self, uri: str = DEFAULT_URI) -> None:
+    def __init__(self, uri: str = DEFAULT_URI, *, balloon_stats_period_s: int = 5) -> None:
         self._libvirt = _libvirt()
         self.uri = uri
         self._lock = threading.Lock()
@@ -75,6 +80,10 @@ class LibvirtBackend(Backend):
         self._cells = parse_cells(caps)
         self._domain_type, self._arch = _guest_type(caps)
         self._free_in_kib = self._conn.getType().upper() == "TEST"
+        # Balloons (hostagent.balloon): one driver per running domain, same connection.
+        from hostagent.balloon.libvirt_domains import LibvirtBalloons
+
+        self._balloons = LibvirtBalloons(self._conn, stats_period_s=balloon_stats_period_s)
 
     @property
     def connection(self) -> Any:
@@ -84,7 +93,7 @@ class LibvirtBackend(Backend):
     # -- Backend ---------------------------------------------------------------------
 
     def capabilities(self) -> BackendCapabilities:
-        return BackendCapabilities(name="libvirt")
+        return BackendCapabilities(name="libvirt", balloon=True)
 
     def topology(self) -> Topology:
         with self._lock:
@@ -94,11 +103,14 @@ class LibvirtBackend(Backend):
         with self._lock:
             domains = self._domains()
             topology = self._topology(domains)
-            return HostObservation(
+            return self._balloons.fill(HostObservation(
                 free_by_node={n.id: n.memory_free_bytes for n in topology.nodes},
                 vms=tuple(self._observation(dom, d, info) for dom, d, info in domains),
                 observed_at=time.time(),
-            )
+            ))
+
+    def balloon(self, vm: str) -> LibvirtBalloon | None:
+        return self._balloons.driver(vm)
 
     def close(self) -> None:
         with self._lock, contextlib.suppress(self._libvirt.libvirtError):

@@ -5,6 +5,9 @@ checks its limits, memoryStats and setMemoryStatsPeriod answer as a hypervisor d
 does. Each test defines its own domains (unique names) and undefines them, because the
 test driver's state is shared by every connection in the process.
 
+The libvirt backend (hostagent/backends/libvirt_backend.py) reports these balloons and
+hands their drivers to the SetBalloon handler.
+
 One code path for KVM/QEMU and Xen: the same driver runs over a virtio balloon and a
 Xen one (`<memballoon model='xen'>`, what libvirt's libxl driver reports); what differs
 is read from the XML, not chosen by hypervisor type.
@@ -12,6 +15,7 @@ is read from the XML, not chosen by hypervisor type.
 
 from __future__ import annotations
 
+import gc
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -20,10 +24,15 @@ import pytest
 pytest.importorskip("libvirt")
 
 import libvirt
+from numaplane.v1 import link_pb2
 
 from common.vm import BalloonCapabilities
+from hostagent.applied_log import AppliedLog
+from hostagent.backends.libvirt_backend import LibvirtBackend
 from hostagent.balloon import BalloonError
+from hostagent.balloon.command import SetBalloonHandler
 from hostagent.balloon.libvirt_balloon import LibvirtBalloon, has_balloon
+from hostagent.executor import Executor
 
 MiB = 1 << 20
 KiB = 1 << 10
@@ -152,3 +161,61 @@ def test_libvirt_errors_become_balloon_errors_naming_the_vm(make_domain: DomainF
         driver.set_target(512 * MiB)
     assert err.value.vm == "web-1"
     assert "libvirt could not set the target" in err.value.cause
+
+
+# --- the libvirt backend's balloons ---------------------------------------------------------
+
+
+@pytest.fixture
+def backend() -> Iterator[LibvirtBackend]:
+    b = LibvirtBackend("test:///default", balloon_stats_period_s=2)
+    yield b
+    b.close()
+    # The test driver's state lives until the last reference to its connection is gone;
+    # domain handles (held by drivers, or by an async test's frame) are such references.
+    # Collect them now, so later tests open a fresh driver as they expect.
+    del b
+    gc.collect()
+
+
+def test_backend_reports_every_running_domains_balloon(backend: LibvirtBackend) -> None:
+    conn = backend.connection
+    with_balloon = conn.defineXML(domain_xml("np-with", VIRTIO, max_mib=2048, current_mib=1024))
+    without = conn.defineXML(domain_xml("np-without", "<memballoon model='none'/>"))
+    stopped = conn.defineXML(domain_xml("np-stopped", VIRTIO))
+    with_balloon.create()
+    without.create()
+    vms = {vm.name: vm for vm in backend.observe().vms}
+    balloon = vms["np-with"].balloon
+    assert balloon is not None
+    assert balloon.driver == "libvirt" and balloon.capabilities.deflate_on_oom
+    assert (balloon.target_bytes, balloon.actual_bytes, balloon.max_bytes) == (
+        1024 * MiB, 1024 * MiB, 2048 * MiB)
+    assert balloon.guest is not None  # the stats period was turned on, the driver answers
+    assert vms["np-without"].balloon is None
+    assert vms["np-stopped"].balloon is None
+    assert backend.capabilities().balloon
+    assert backend.balloon("np-without") is None and backend.balloon("np-stopped") is None
+    for dom in (with_balloon, without, stopped):
+        if dom.isActive():
+            dom.destroy()
+        dom.undefine()
+
+
+async def test_set_balloon_command_through_the_libvirt_backend(backend: LibvirtBackend) -> None:
+    dom = backend.connection.defineXML(domain_xml("np-cmd", VIRTIO, max_mib=2048))
+    dom.create()
+    executor = Executor(AppliedLog(), lambda: None)
+    executor.register("set_balloon", SetBalloonHandler(backend, lambda: None))
+    result = await executor.execute(link_pb2.Command(
+        id="c1", epoch=1, set_balloon=link_pb2.SetBalloon(vm="np-cmd", target_bytes=600 * MiB)))
+    assert result.ok, result.message
+    assert backend.balloon("np-cmd") is backend.balloon("np-cmd")  # one driver per domain
+    (vm,) = [v for v in backend.observe().vms if v.name == "np-cmd"]
+    assert vm.balloon is not None and vm.balloon.target_bytes == 600 * MiB
+    refused = await executor.execute(link_pb2.Command(
+        id="c2", epoch=1, set_balloon=link_pb2.SetBalloon(vm="np-cmd", target_bytes=3 << 30)))
+    assert not refused.ok and "above the VM's maximum" in refused.message
+    assert dom.info()[2] == 600 * 1024
+    dom.destroy()
+    dom.undefine()
