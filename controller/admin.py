@@ -30,20 +30,30 @@ from numaplane.v1.admin_pb2 import (
     Event,
     GetCommandRequest,
     GetHostRequest,
+    GetPolicyRequest,
     GetVmRequest,
     Host,
+    ListBalloonsRequest,
+    ListBalloonsResponse,
     ListHostsRequest,
     ListHostsResponse,
     ListVmsRequest,
     ListVmsResponse,
+    PolicyResponse,
     RequestCommandRequest,
     RequestCommandResponse,
+    SetBalloonAutoRequest,
+    SetBalloonAutoResponse,
+    SetBalloonRequest,
+    SetPolicyRequest,
     Vm,
+    VmIntentResponse,
     WatchEventsRequest,
 )
 from numaplane.v1.state_pb2 import CommandRequest, VmStatus
 
 from controller import keyspace
+from controller.admin_balloons import BalloonAdmin, Refused
 from controller.admin_commands import (
     InvalidRequestError,
     command_record,
@@ -74,6 +84,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         self._store = store
         self._clock = clock
         self._watchers = 0
+        self._balloons = BalloonAdmin(store, clock=clock)
 
     @property
     def watchers(self) -> int:
@@ -191,6 +202,38 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
             entry = await find_entry(self._store, stored)
         return command_record(stored, entry)
 
+    # -- balloons and cluster policy (balloon issue; controller.admin_balloons) ---------
+
+    async def SetBalloon(self, request: SetBalloonRequest, context: Context) -> VmIntentResponse:
+        async with _store_errors(context), _refused(context):
+            response = await self._balloons.set_balloon(request.vm, request.target_bytes)
+        log.info("balloon set: %s", response.message)
+        return response
+
+    async def ListBalloons(
+        self, request: ListBalloonsRequest, context: Context
+    ) -> ListBalloonsResponse:
+        async with _store_errors(context), _refused(context):
+            return await self._balloons.list_balloons(request.vm)
+
+    async def SetBalloonAuto(
+        self, request: SetBalloonAutoRequest, context: Context
+    ) -> SetBalloonAutoResponse:
+        async with _store_errors(context), _refused(context):
+            response = await self._balloons.set_auto(request.vm, request.enabled)
+        log.info("%s", response.message)
+        return response
+
+    async def GetPolicy(self, request: GetPolicyRequest, context: Context) -> PolicyResponse:
+        async with _store_errors(context), _refused(context):
+            return await self._balloons.get_policy()
+
+    async def SetPolicy(self, request: SetPolicyRequest, context: Context) -> PolicyResponse:
+        async with _store_errors(context), _refused(context):
+            response = await self._balloons.set_policy(dict(request.values))
+        log.info("policy changed: %s", ", ".join(f"{k}={v}" for k, v in request.values.items()))
+        return response
+
 
 async def _check_name(context: Context, what: str, name: str) -> None:
     if not keyspace.valid_name(name):
@@ -213,6 +256,15 @@ async def _closing(changes: AsyncIterator[WatchEvent]) -> AsyncIterator[None]:
     finally:
         if isinstance(changes, AsyncGenerator):
             await changes.aclose()
+
+
+@contextlib.asynccontextmanager
+async def _refused(context: Context) -> AsyncIterator[None]:
+    """A refused balloon or policy request becomes its gRPC status, the message intact."""
+    try:
+        yield
+    except Refused as e:
+        await context.abort(e.code, e.message)
 
 
 @contextlib.asynccontextmanager

@@ -20,6 +20,7 @@ from numaplane.v1 import link_pb2, state_pb2
 
 from common.tasks import race
 from controller import journal, keyspace
+from controller.balloon_loop import BalloonLoop
 from controller.leader import LeaderElection
 from controller.settings import ControllerSettings
 from controller.state import RecordError, decode, encode
@@ -53,6 +54,8 @@ class Reconciler:
             self._prune,
         ]
         """Coroutines run (all at once) while this replica leads."""
+        self.balloons = BalloonLoop(store, lambda: election.epoch, settings.balloon_period_s)
+        self.loops.append(self.balloons.run)
 
     async def run(self) -> None:
         """Work while leader; the caller cancels this when leadership ends."""

@@ -50,6 +50,10 @@ class ControllerSettings:
     """A change of free or VM memory on a node smaller than this is not worth a write."""
     material_locality: float = 0.02
     """A change of a VM's locality smaller than this is not worth a write."""
+    balloon_period_s: float = 10.0
+    """The balloon policy's period: each VM's balloon moves at most one step per period.
+    MOM's policy engine runs every 10 s; an operator's `balloon set` is carried out at
+    once, not at the next period."""
     journal_retention_s: float = 3600.0
     """Finished commands stay in the journal this long (for `numaplane events`, audits)."""
     keepalive_s: float = 5.0

@@ -19,15 +19,21 @@ from typing import TypeVar
 import grpc
 from numaplane.v1 import admin_pb2_grpc
 from numaplane.v1.admin_pb2 import (
+    BalloonRow,
     CommandRecord,
     Event,
     GetCommandRequest,
     GetHostRequest,
+    GetPolicyRequest,
     GetVmRequest,
     Host,
+    ListBalloonsRequest,
     ListHostsRequest,
     ListVmsRequest,
     RequestCommandRequest,
+    SetBalloonAutoRequest,
+    SetBalloonRequest,
+    SetPolicyRequest,
     Vm,
     WatchEventsRequest,
 )
@@ -78,6 +84,29 @@ class AdminClient:
     def get_command(self, request_id: str) -> CommandRecord:
         request = GetCommandRequest(request_id=request_id)
         return self._call(lambda: self._stub.GetCommand(request, timeout=self.timeout))
+
+    def set_balloon(self, vm: str, target_bytes: int) -> str:
+        request = SetBalloonRequest(vm=vm, target_bytes=target_bytes)
+        return self._call(lambda: self._stub.SetBalloon(request, timeout=self.timeout)).message
+
+    def list_balloons(self, vm: str = "") -> list[BalloonRow]:
+        request = ListBalloonsRequest(vm=vm)
+        response = self._call(lambda: self._stub.ListBalloons(request, timeout=self.timeout))
+        return list(response.balloons)
+
+    def set_balloon_auto(self, vm: str, enabled: bool) -> str:
+        request = SetBalloonAutoRequest(vm=vm, enabled=enabled)
+        return self._call(lambda: self._stub.SetBalloonAuto(request, timeout=self.timeout)).message
+
+    def get_policy(self) -> str:
+        """The cluster policy as JSON."""
+        request = GetPolicyRequest()
+        return self._call(lambda: self._stub.GetPolicy(request, timeout=self.timeout)).json
+
+    def set_policy(self, values: dict[str, str]) -> str:
+        """Change policy knobs (validated as a whole); the new policy as JSON."""
+        request = SetPolicyRequest(values=values)
+        return self._call(lambda: self._stub.SetPolicy(request, timeout=self.timeout)).json
 
     def events(self, *, include_existing: bool, follow: bool) -> Iterator[Event]:
         """Cluster events; without `follow`, only the current state, then stop.

@@ -6,6 +6,8 @@
       host ping NAME [--wait]        events [--follow]
       host report-now NAME [--wait]  command show REQUEST_ID
       demo [--headless] [--duration S] [--hosts N] [--seed N] [--port P]
+      balloon set VM SIZE [--wait]   balloon show [VM]
+      balloon auto on|off [VM]       policy get | policy set KEY=VALUE...
 
 Error policy: a failure prints ONE line, `numaplane: <what went wrong>`, on stderr.
 Usage errors exit 2, operational failures (unreachable controller, unknown host or
@@ -24,10 +26,12 @@ from typing import Any
 
 import click
 
+from controller.cli.cmd_balloon import balloon
 from controller.cli.cmd_commands import command
 from controller.cli.cmd_demo import demo
 from controller.cli.cmd_events import events
 from controller.cli.cmd_hosts import host, hosts
+from controller.cli.cmd_policy import policy
 from controller.cli.cmd_vms import vm, vms
 from controller.cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, CliError
 from controller.cli.session import CONTROLLER_ENV, DEFAULT_CONTROLLER, Session
@@ -144,7 +148,7 @@ def cli(ctx: click.Context, controller: str, timeout: float, debug: bool) -> Non
     ctx.call_on_close(session.close)
 
 
-for _command in (hosts, host, vms, vm, events, command, demo):
+for _command in (hosts, host, vms, vm, events, command, demo, balloon, policy):
     cli.add_command(_command)
 
 

@@ -29,7 +29,7 @@ def vm(
     name: str,
     size: int,
     *,
-    available: int | None = None,
+    usable: int | None = None,
     node: int | Mapping[int, int] = 0,
     reservation: int = 0,
     limit: int | None = None,
@@ -50,7 +50,7 @@ def vm(
         limit_bytes=limit,
         shares=shares,
         auto=auto,
-        guest=None if available is None else GuestStats(free_bytes=0, available_bytes=available),
+        guest=None if usable is None else GuestStats(free_bytes=0, usable_bytes=usable),
     )
 
 
@@ -76,7 +76,7 @@ def apply(h: BalloonHost, decisions: Iterable[BalloonDecision]) -> BalloonHost:
             by_node[node] = b + part
         guest = v.guest
         if guest is not None:
-            guest = replace(guest, available_bytes=max(0, guest.available_bytes + delta))
+            guest = replace(guest, usable_bytes=max(0, guest.usable_bytes + delta))
         vms.append(replace(v, target_bytes=new, actual_bytes=new, memory_by_node=by_node,
                            guest=guest))
     nodes = tuple(replace(n, free_bytes=free[n.node]) for n in h.nodes)
@@ -125,7 +125,7 @@ def hosts(draw: st.DrawFn, *, steady: bool = False) -> BalloonHost:
             used[n] += b
         stats = draw(st.booleans())
         guest = (
-            GuestStats(free_bytes=0, available_bytes=draw(st.integers(0, actual // MiB)) * MiB)
+            GuestStats(free_bytes=0, usable_bytes=draw(st.integers(0, actual // MiB)) * MiB)
             if stats else None
         )
         vms.append(

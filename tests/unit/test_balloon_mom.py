@@ -16,7 +16,7 @@ def guest(name: str, cur: int, unused: int | None, *, max_bytes: int = 8 * GiB,
     return BalloonVm(
         name=name, max_bytes=max_bytes, target_bytes=cur, actual_bytes=cur,
         memory_by_node={0: cur}, reservation_bytes=reservation, auto=True,
-        guest=None if unused is None else GuestStats(free_bytes=unused, available_bytes=unused),
+        guest=None if unused is None else GuestStats(free_bytes=unused, usable_bytes=unused),
     )
 
 

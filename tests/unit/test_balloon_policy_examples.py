@@ -23,9 +23,9 @@ def test_pressure_reclaims_by_idle_memory_and_inversely_to_shares() -> None:
     h = host(
         {0: 7 * GiB},
         [
-            vm("a", 8 * GiB, available=4 * GiB),
-            vm("b", 8 * GiB, available=4 * GiB, shares=2000),
-            vm("c", 8 * GiB, available=0),
+            vm("a", 8 * GiB, usable=4 * GiB),
+            vm("b", 8 * GiB, usable=4 * GiB, shares=2000),
+            vm("c", 8 * GiB, usable=0),
         ],
         node_total=40 * GiB,
     )
@@ -40,7 +40,7 @@ def test_more_idle_memory_is_taxed_more() -> None:
     # shares). 3.4 GiB shared 20:14 gives 2 GiB and 1.4 GiB.
     h = host(
         {0: int(6.6 * GiB)},
-        [vm("a", 8 * GiB, available=4 * GiB), vm("d", 8 * GiB, available=2 * GiB)],
+        [vm("a", 8 * GiB, usable=4 * GiB), vm("d", 8 * GiB, usable=2 * GiB)],
         node_total=40 * GiB,
     )
     plan = decide_host(h, PLAIN)
@@ -51,7 +51,7 @@ def test_more_idle_memory_is_taxed_more() -> None:
 
 def test_normal_pressure_stops_at_active_plus_headroom() -> None:
     # Headroom 5% of 8 GiB = 409.6 MiB: a can give 4 GiB - 409.6 MiB of its 4 GiB idle.
-    h = host({0: 1 * GiB}, [vm("a", 8 * GiB, available=4 * GiB)], node_total=40 * GiB)
+    h = host({0: 1 * GiB}, [vm("a", 8 * GiB, usable=4 * GiB)], node_total=40 * GiB)
     s = replace(PLAIN, guest_headroom_fraction=0.05, critical_free_fraction=0.0)
     plan = decide_host(h, s)
     (d,) = plan.decisions
@@ -64,8 +64,8 @@ def test_critical_pressure_goes_down_to_the_reservation_and_no_further() -> None
     # period but stops at its 7.5 GiB reservation, b (no reservation) gives its 1 GiB.
     h = host(
         {0: 1 * GiB},
-        [vm("a", 8 * GiB, available=0, reservation=int(7.5 * GiB)),
-         vm("b", 8 * GiB, available=0)],
+        [vm("a", 8 * GiB, usable=0, reservation=int(7.5 * GiB)),
+         vm("b", 8 * GiB, usable=0)],
         node_total=40 * GiB,
     )
     plan = decide_host(h, BalloonSettings())
@@ -78,8 +78,8 @@ def test_a_short_node_is_relieved_from_the_vms_on_it() -> None:
     # Node 0 has 2 of 32 GiB free (6%), node 1 has 24 (75%): the host (41%) is fine, and
     # MOM would do nothing. numaplane takes from the VMs on node 0 only, up to the aim
     # of the node (25% = 8 GiB: 6 GiB), one 512 MiB step each.
-    vms = [vm(f"n0-{i}", 6 * GiB, available=4 * GiB, node=0) for i in range(5)]
-    vms += [vm("n1", 8 * GiB, available=6 * GiB, node=1)]
+    vms = [vm(f"n0-{i}", 6 * GiB, usable=4 * GiB, node=0) for i in range(5)]
+    vms += [vm("n1", 8 * GiB, usable=6 * GiB, node=1)]
     h = host({0: 2 * GiB, 1: 24 * GiB}, vms)
     plan = decide_host(h, BalloonSettings())
     assert plan.short_nodes == (0,)
@@ -92,8 +92,8 @@ def test_a_vm_mostly_on_the_short_node_gives_more() -> None:
     # Node 0 needs 8 - 5 = 3 GiB freed. Same weight, but split has a quarter of its
     # memory there: asked in proportion to weight * p, it gives a quarter as much of
     # its own memory (and frees a sixteenth as much on node 0) as local.
-    split = vm("split", 8 * GiB, available=6 * GiB, node={0: 2 * GiB, 1: 6 * GiB})
-    local = vm("local", 8 * GiB, available=6 * GiB, node=0)
+    split = vm("split", 8 * GiB, usable=6 * GiB, node={0: 2 * GiB, 1: 6 * GiB})
+    local = vm("local", 8 * GiB, usable=6 * GiB, node=0)
     h = host({0: 5 * GiB, 1: 20 * GiB}, [split, local])
     plan = decide_host(h, PLAIN)
     got = changes(plan)
@@ -104,7 +104,7 @@ def test_a_vm_mostly_on_the_short_node_gives_more() -> None:
 
 
 def test_the_hysteresis_band_gives_nothing_back() -> None:
-    ballooned = vm("a", 4 * GiB, available=2 * GiB, max_bytes=8 * GiB)
+    ballooned = vm("a", 4 * GiB, usable=2 * GiB, max_bytes=8 * GiB)
     for free_gib in (9, 10, 12):  # 22.5%, 25%, 30% of 40 GiB: within [20%, 30%]
         h = host({0: free_gib * GiB}, [ballooned], node_total=40 * GiB)
         assert decide_host(h, BalloonSettings()).decisions == ()
@@ -116,9 +116,9 @@ def test_relief_gives_back_down_to_the_relief_line_most_starved_first() -> None:
     h = host(
         {0: 13 * GiB},
         [
-            vm("a", 4 * GiB, available=2 * GiB, max_bytes=8 * GiB),
-            vm("b", 4 * GiB, available=2 * GiB, max_bytes=8 * GiB, shares=3000),
-            vm("c", 4 * GiB, available=2 * GiB, max_bytes=8 * GiB, shares=500),
+            vm("a", 4 * GiB, usable=2 * GiB, max_bytes=8 * GiB),
+            vm("b", 4 * GiB, usable=2 * GiB, max_bytes=8 * GiB, shares=3000),
+            vm("c", 4 * GiB, usable=2 * GiB, max_bytes=8 * GiB, shares=500),
         ],
         node_total=40 * GiB,
     )
@@ -136,8 +136,8 @@ def test_a_starved_vm_grows_with_memory_taken_from_idle_ones() -> None:
     h = host(
         {0: 9 * GiB},
         [
-            vm("s", 4 * GiB, available=100 * MiB, max_bytes=8 * GiB),
-            vm("i", 8 * GiB, available=6 * GiB),
+            vm("s", 4 * GiB, usable=100 * MiB, max_bytes=8 * GiB),
+            vm("i", 8 * GiB, usable=6 * GiB),
         ],
         node_total=40 * GiB,
     )
@@ -151,17 +151,17 @@ def test_a_starved_vm_grows_with_memory_taken_from_idle_ones() -> None:
 def test_balloons_in_flight_count_as_freed() -> None:
     # Free memory is 7 GiB of 40 (17.5%), but a's balloon is still inflating from 8 to
     # 5 GiB: 3 GiB more will be free (25%), so nothing else is asked.
-    moving = replace(vm("a", 8 * GiB, available=4 * GiB), target_bytes=5 * GiB)
-    h = host({0: 7 * GiB}, [moving, vm("b", 8 * GiB, available=4 * GiB)], node_total=40 * GiB)
+    moving = replace(vm("a", 8 * GiB, usable=4 * GiB), target_bytes=5 * GiB)
+    h = host({0: 7 * GiB}, [moving, vm("b", 8 * GiB, usable=4 * GiB)], node_total=40 * GiB)
     plan = decide_host(h, BalloonSettings())
     assert plan.state == "steady"
     assert plan.decisions == ()
 
 
 def test_out_of_bounds_targets_are_corrected_and_manual_vms_left_alone() -> None:
-    low = vm("low", 2 * GiB, available=1 * GiB, reservation=3 * GiB)
-    high = vm("high", 8 * GiB, available=0, limit=6 * GiB)
-    manual = vm("manual", 1 * GiB, available=0, reservation=3 * GiB, auto=False)
+    low = vm("low", 2 * GiB, usable=1 * GiB, reservation=3 * GiB)
+    high = vm("high", 8 * GiB, usable=0, limit=6 * GiB)
+    manual = vm("manual", 1 * GiB, usable=0, reservation=3 * GiB, auto=False)
     plan = decide_host(host({0: 10 * GiB}, [low, high, manual], node_total=40 * GiB),
                        BalloonSettings())
     assert changes(plan) == {"low": 1 * GiB, "high": -2 * GiB}
@@ -171,7 +171,7 @@ def test_out_of_bounds_targets_are_corrected_and_manual_vms_left_alone() -> None
 def test_small_needs_are_met_by_fewer_larger_moves_not_crumbs() -> None:
     # 400 MiB to reclaim over ten equal VMs would be 40 MiB each, under the 64 MiB
     # minimum change: the policy concentrates it on six VMs (66+ MiB each) instead.
-    vms = [vm(f"v{i}", 3 * GiB, available=2 * GiB) for i in range(10)]
+    vms = [vm(f"v{i}", 3 * GiB, usable=2 * GiB) for i in range(10)]
     free = int(0.25 * 40 * GiB) - 400 * MiB - 3 * GiB  # below 20% after the first 3 GiB
     h = host({0: free + 3 * GiB - int(0.06 * 40 * GiB)}, vms, node_total=40 * GiB)
     plan = decide_host(h, BalloonSettings())
@@ -181,5 +181,5 @@ def test_small_needs_are_met_by_fewer_larger_moves_not_crumbs() -> None:
 
 
 def test_disabled_policy_moves_nothing() -> None:
-    h = host({0: 1 * GiB}, [vm("a", 8 * GiB, available=6 * GiB)], node_total=40 * GiB)
+    h = host({0: 1 * GiB}, [vm("a", 8 * GiB, usable=6 * GiB)], node_total=40 * GiB)
     assert decide_host(h, replace(BalloonSettings(), enabled=False)).decisions == ()

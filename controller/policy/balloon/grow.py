@@ -1,8 +1,8 @@
 """Growing balloons back: the starved first, and everyone once the pressure has passed.
 
-Starved VMs (the guest reports less available memory than its headroom) may grow even
+Starved VMs (the guest reports less usable memory, MemAvailable, than its headroom) may grow even
 while the host is under pressure or in the hysteresis band: by at most a step, up to
-twice their headroom of available memory, paid for by free memory above the aim and
+twice their headroom of usable memory, paid for by free memory above the aim and
 otherwise by reclaiming the same amount from the others' idle memory (the idle tax
 moves memory from idle VMs to active ones, as ESX's does). Under critical pressure
 nothing grows.
@@ -61,7 +61,7 @@ def apply_starved(work: HostWork, grants: dict[str, int], funded_by: str) -> Non
         work.move(
             name,
             work.targets[name] + grant,
-            f"starved: the guest has {size(t.idle)} available (< headroom {size(t.headroom)}): "
+            f"starved: the guest has {size(t.idle)} usable (< headroom {size(t.headroom)}): "
             f"+{size(grant)}, {funded_by} (rank {rank} by shares per adjusted byte)",
         )
 

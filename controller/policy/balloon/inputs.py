@@ -22,9 +22,10 @@ class GuestStats:
 
     free_bytes: int
     """Unused memory (MemFree): what MOM calls `mem_unused`."""
-    available_bytes: int
-    """Memory the guest could give up without swapping (MemAvailable: free plus
-    reclaimable cache). numaplane's idle-memory estimate."""
+    usable_bytes: int
+    """Memory the guest could give up without swapping: its MemAvailable (free plus
+    reclaimable cache), libvirt's `usable` balloon statistic (libvirt's `available` is
+    the guest's MemTotal). numaplane's idle-memory estimate."""
     swap_in_bytes: int = 0
     swap_out_bytes: int = 0
 

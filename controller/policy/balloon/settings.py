@@ -52,10 +52,12 @@ class BalloonSettings:
     """Under critical pressure a step is this many times `max_step_bytes`."""
     guest_headroom_fraction: float = 0.05
     """Memory above its active set that a guest keeps, as a share of its maximum: normal
-    pressure never reclaims below active + headroom, and a guest with less available
-    than the headroom is starved and grows first. MOM keeps 20 % of a guest free
-    (`min_guest_free_percent`) scaled down with host pressure; guest free memory in MOM
-    excludes page cache, numaplane's available memory includes it, hence smaller."""
+    pressure never reclaims below active + headroom, and a guest with less usable memory
+    (MemAvailable) than the headroom is starved and grows first. MOM keeps 20 % of a
+    guest free (`min_guest_free_percent`) scaled down with host pressure; MOM's free
+    memory excludes page cache, MemAvailable includes it, hence a smaller share.
+
+    Active memory is the guest's memory minus its MemAvailable."""
 
     @property
     def aim_free_fraction(self) -> float:

@@ -1,7 +1,7 @@
 """Per-VM quantities the balloon policy derives from its inputs, computed once per period.
 
-Idle memory is what the guest reports as available (free plus reclaimable cache); the
-rest of what it has is active. Without guest statistics nothing is known to be idle.
+Idle memory is what the guest reports as usable (MemAvailable: free plus reclaimable
+cache); the rest of what it has is active. Without guest statistics nothing is known to be idle.
 
 The idle memory tax (Waldspurger, OSDI 2002, section 5.2): a VM's claim to its memory is
 its shares per *adjusted* byte, rho = shares / (active + k * idle), where k = 1 / (1 -
@@ -47,7 +47,7 @@ def vm_terms(vm: BalloonVm, settings: BalloonSettings) -> VmTerms:
     floor, ceiling = vm.floor_bytes, vm.ceiling_bytes
     current = min(max(vm.target_bytes, floor), ceiling)
     actual = max(0, vm.actual_bytes)
-    idle = min(max(0, vm.guest.available_bytes), actual) if vm.guest is not None else 0
+    idle = min(max(0, vm.guest.usable_bytes), actual) if vm.guest is not None else 0
     active = actual - idle
     headroom = int(settings.guest_headroom_fraction * vm.max_bytes)
     # Without guest statistics nothing better than the reservation is known.
