@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench.metrics import RunResult
 from bench.oracle import oracle_metrics
-from bench.policies import UnknownPolicy, create_policy, policy_names
+from bench.policies import UnknownPolicy, create_policy, policy_names, rebalancer_names
 from bench.report import record, table
 from bench.runner import run_scenario
 from bench.scenario import Scenario, ScenarioError, bundled_scenarios, load_scenario
@@ -161,3 +161,6 @@ def list_() -> None:
     """The bundled scenarios and the known policies."""
     click.echo("scenarios: " + ", ".join(p.stem for p in bundled_scenarios()))
     click.echo("policies: " + ", ".join(policy_names()))
+    click.echo(
+        "rebalancers: " + ", ".join(rebalancer_names()) + " (compose: PLACEMENT+REBALANCER)"
+    )

@@ -28,6 +28,7 @@ from controller.policy.types import (
     Action,
     AffinityChange,
     ClusterView,
+    HostMove,
     MemoryMove,
     Placement,
 )
@@ -58,6 +59,8 @@ class SimCluster:
         self.workload_epoch = dict.fromkeys(self.hosts, 0)
         """Bumped when a VM's workload on the host changes (its throughput may change)."""
         self.last_moved: dict[str, float] = {}
+        self.host_migrated_bytes = 0
+        """Memory copied by live migrations between hosts (HostMove)."""
         self.now = 0.0
         self._views = HostViewCache()
 
@@ -163,6 +166,8 @@ class SimCluster:
         vm = self.vms.get(action.vm)
         if vm is None or vm.host != action.host:
             return f"{action.vm} is not running on {action.host}"
+        if isinstance(action, HostMove):
+            return self._move_host(vm, action)
         host = self.hosts[vm.host]
         nodes = action.to_nodes if isinstance(action, MemoryMove) else action.nodes
         if not nodes or not set(nodes) <= set(host.spec.node_ids):
@@ -181,6 +186,34 @@ class SimCluster:
             self.last_moved[action.vm] = self.now
         return None
 
+    def _move_host(self, vm: PlacedVm, action: HostMove) -> str | None:
+        """Live migration, as the sim models it: the VM restarts on the target bound to
+        `to_nodes` with its size and working set, and its resident memory counts as
+        copied (at once: the copy's duration is not modelled)."""
+        target = self.hosts.get(action.to_host)
+        if target is None:
+            return f"no host {action.to_host!r}"
+        source = self.hosts[vm.host]
+        state = source.vm(action.vm)
+        try:
+            target.start_vm(
+                action.vm,
+                state.vcpus,
+                state.memory_bytes,
+                cpus=target.spec.cpus_of_nodes(action.to_nodes),
+                binding=MemoryBinding.strict(action.to_nodes),
+                working_set_bytes=state.working_set_bytes,
+            )
+        except SimError as e:
+            return str(e)
+        source.delete_vm(action.vm)
+        self.vms[action.vm] = PlacedVm(spec=vm.spec, host=action.to_host, claim={})
+        self.host_migrated_bytes += state.resident_bytes
+        self.last_moved[action.vm] = self.now
+        self.workload_epoch[vm.host] += 1
+        self.workload_epoch[action.to_host] += 1
+        return None
+
     def advance(self, dt: float) -> None:
         for host in self.hosts.values():
             host.advance(dt)
@@ -190,7 +223,8 @@ class SimCluster:
 
     @property
     def migrated_bytes(self) -> int:
-        return sum(h.migrated_bytes_total for h in self.hosts.values())
+        """NUMA migrations on every host, plus memory copied by host moves."""
+        return sum(h.migrated_bytes_total for h in self.hosts.values()) + self.host_migrated_bytes
 
 
 def _given(new: T | None, old: T) -> T:

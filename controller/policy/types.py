@@ -154,7 +154,20 @@ class AffinityChange:
     reason: str
 
 
-Action = MemoryMove | AffinityChange
+@dataclass(frozen=True)
+class HostMove:
+    """Live-migrate a VM to another host, bound there to `to_nodes` (rebalancing issue)."""
+
+    vm: str
+    host: str
+    to_host: str
+    to_nodes: tuple[int, ...]
+    bytes_to_move: int
+    """The VM's resident memory: all of it is copied."""
+    reason: str
+
+
+Action = MemoryMove | AffinityChange | HostMove
 
 
 class PlacementPolicy(Protocol):

@@ -1,0 +1,28 @@
+"""Rebalancing: the pure policy that plans NUMA memory, vCPU and host moves (issue 6).
+
+`NumaplaneRebalancer.plan(cluster)` returns `MemoryMove`, `AffinityChange` and `HostMove`
+actions, each with its reason; `controller.rebalance` runs it on the leader, the
+benchmark on its simulator (`bench.policies`, as the `numaplane` rebalancer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+
+from controller.policy.rebalance.context import RebalanceContext
+from controller.policy.rebalance.planner import NumaplaneRebalancer, PlannedAction
+from controller.policy.rebalance.settings import RebalanceSettings
+
+REBALANCE_POLICIES: Mapping[str, Callable[[], NumaplaneRebalancer]] = MappingProxyType(
+    {"numaplane": NumaplaneRebalancer}
+)
+"""Rebalancers by name (the bench composes them with placement policies)."""
+
+__all__ = [
+    "REBALANCE_POLICIES",
+    "NumaplaneRebalancer",
+    "PlannedAction",
+    "RebalanceContext",
+    "RebalanceSettings",
+]

@@ -1,0 +1,232 @@
+"""`numaplane`: the rebalancer the leader runs each period, and the benchmark each tick.
+
+A pass, per host that is up:
+
+1. **Locality.** Every VM under the locality threshold that is not cooling down (moved
+   less than `cooldown_s` ago) and has no move in flight gets its best move (`options`).
+   Moves are taken greedily by locality gained per byte copied — vCPU re-bindings, which
+   copy nothing, first — while the host's migration budget (`budget`) allows. After each
+   accepted move the host model changes and the remaining VMs' moves are recomputed, so
+   two VMs are never sent into the same free memory.
+2. **CPU balance.** While a node carries more vCPUs than its limit, the VM whose move
+   relieves it most per byte goes to nodes with CPU room.
+3. **Host pressure.** A host short of memory that ballooning cannot free within the VMs'
+   reservations, for long enough, sends one VM to another host (`pressure`).
+
+Why it converges and cannot ping-pong: every move leaves its VM with at least the
+locality it had (1.0 for memory moves) and never takes a node over its CPU limit or past
+its memory headroom, and every move strictly improves something — a VM's locality by at
+least `min_gain`, a node's overload, or a host's pressure. On a steady cluster each
+quantity can improve only finitely often, and the cool-down keeps a moved VM still while
+the effects of its move are observed.
+
+The object keeps state between passes — each host's budget bucket and when each host's
+pressure began — so the controller keeps one for as long as it leads, and the benchmark
+one per run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from controller.policy.rebalance.budget import MigrationBudget
+from controller.policy.rebalance.context import RebalanceContext
+from controller.policy.rebalance.host_model import HostModel, VmState
+from controller.policy.rebalance.options import Move, balance_move, locality_move
+from controller.policy.rebalance.pressure import arrival_split, choose_host_move, pressure_of
+from controller.policy.rebalance.settings import RebalanceSettings
+from controller.policy.types import (
+    Action,
+    AffinityChange,
+    ClusterView,
+    HostMove,
+    HostView,
+    MemoryMove,
+)
+
+NAME = "numaplane"
+_Option = Callable[[VmState], Move | None]
+
+MAX_MOVES_PER_HOST = 64
+"""A bound on one pass's moves on one host (a guard, not a tuning knob)."""
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    action: Action
+    gain: float
+    """Bytes made local (locality), vCPUs relieved (balance), or bytes freed (host)."""
+
+
+class NumaplaneRebalancer:
+    name = NAME
+
+    def __init__(self, settings: RebalanceSettings | None = None) -> None:
+        self.settings = settings or RebalanceSettings()
+        s = self.settings
+        self.budget = MigrationBudget(s.bandwidth_bytes_per_s, s.budget_bytes)
+        self._pressure_since: dict[str, float] = {}
+
+    def plan(
+        self, cluster: ClusterView, context: RebalanceContext | None = None
+    ) -> tuple[Action, ...]:
+        return tuple(p.action for p in self.plan_actions(cluster, context))
+
+    def plan_actions(
+        self, cluster: ClusterView, context: RebalanceContext | None = None
+    ) -> list[PlannedAction]:
+        ctx = context or RebalanceContext()
+        s = self.settings
+        up = [h for h in cluster.hosts if h.state != "down"]
+        self.budget.start_pass([h.name for h in up], cluster.now)
+        # A host under pressure balloons cannot relieve may send a VM anywhere: then every
+        # host is modelled.
+        short = any(_unrelievable(h, ctx, s) for h in up)
+        models = {
+            h.name: HostModel.of(
+                h, headroom_fraction=s.node_headroom_fraction, cpu_overcommit=s.cpu_overcommit
+            )
+            for h in up
+            if short or self._needs_model(h)
+        }
+        out: list[PlannedAction] = []
+        for model in models.values():
+            eligible = [vm for vm in model.vms.values() if self._may_move(vm, cluster, ctx)]
+            out += self._locality(model, eligible)
+            out += self._balance(model, eligible)
+        out += self._host_moves(models, cluster, ctx)
+        return out
+
+    def _needs_model(self, host: HostView) -> bool:
+        """Cheap test on the view: could this host have a move?
+
+        A host needs the full model when a VM is under the threshold or a node may be out
+        of balance (load counted as `HostModel` counts it). Skipping the rest keeps a pass
+        over a large, mostly settled cluster fast.
+        """
+        s = self.settings
+        load: dict[int, float] = {}
+        for vm in host.vms:
+            if vm.locality < s.locality_threshold:
+                return True
+            nodes = vm.running_nodes or vm.cpu_nodes
+            for n in nodes:
+                load[n] = load.get(n, 0.0) + vm.vcpus / len(nodes)
+        limit = s.cpu_overcommit * (1.0 + s.balance_tolerance)
+        return any(load.get(n.id, 0.0) > len(n.cpus) * limit for n in host.topology.nodes)
+
+    # -- rules -------------------------------------------------------------------------
+
+    def _may_move(self, vm: VmState, cluster: ClusterView, ctx: RebalanceContext) -> bool:
+        if vm.name in ctx.busy or vm.resident == 0:
+            return False
+        moved = cluster.last_moved.get(vm.name)
+        return moved is None or cluster.now - moved >= self.settings.cooldown_s
+
+    def _locality(self, model: HostModel, eligible: list[VmState]) -> list[PlannedAction]:
+        s = self.settings
+        return self._greedy(model, eligible, lambda vm: locality_move(model, vm, s))
+
+    def _balance(self, model: HostModel, eligible: list[VmState]) -> list[PlannedAction]:
+        s = self.settings
+        out: list[PlannedAction] = []
+        for _ in range(MAX_MOVES_PER_HOST):
+            over = [n for n in model.node_ids if model.overload(n, s.balance_tolerance) > 1e-9]
+            if not over:
+                break
+            node = max(over, key=lambda n: (model.overload(n, s.balance_tolerance), -n))
+            step = self._greedy(model, eligible, _shedding(model, node, s), limit=1)
+            if not step:
+                break
+            out += step
+        return out
+
+    def _greedy(
+        self,
+        model: HostModel,
+        eligible: list[VmState],
+        option: _Option,
+        limit: int = MAX_MOVES_PER_HOST,
+    ) -> list[PlannedAction]:
+        out: list[PlannedAction] = []
+        while len(out) < limit:
+            moves = [m for vm in eligible if not vm.moved and (m := option(vm)) is not None]
+            moves.sort(key=lambda m: (-m.gain_per_byte, -m.gain, m.vm))
+            chosen = next((m for m in moves if self.budget.allows(model.name, m.bytes)), None)
+            if chosen is None:
+                break
+            vm = model.vms[chosen.vm]
+            if chosen.kind == "memory":
+                model.move(vm, chosen.to_nodes)
+            else:
+                model.rebind(vm, chosen.to_nodes)
+            self.budget.charge(model.name, chosen.bytes)
+            out.append(PlannedAction(_action(model.name, chosen), chosen.gain))
+        return out
+
+    def _host_moves(
+        self, models: dict[str, HostModel], cluster: ClusterView, ctx: RebalanceContext
+    ) -> list[PlannedAction]:
+        s = self.settings
+        out: list[PlannedAction] = []
+        for name in list(models):
+            model = models[name]
+            pressure = pressure_of(model, ctx, s)
+            if pressure is None or pressure.unrelievable == 0:
+                self._pressure_since.pop(name, None)
+                continue
+            since = self._pressure_since.setdefault(name, cluster.now)
+            if cluster.now - since < s.pressure_grace_s or not ctx.can_live_migrate(name):
+                continue
+            eligible = [
+                vm for vm in model.vms.values()
+                if not vm.moved and self._may_move(vm, cluster, ctx)
+            ]  # fmt: skip
+            choice = choose_host_move(pressure, models, eligible, ctx, s, since, cluster.now)
+            if choice is None:
+                continue
+            vm, target = choice.vm, models[choice.to_host]
+            size = vm.resident
+            if not (self.budget.allows(name, size) and self.budget.allows(target.name, size)):
+                continue
+            split = arrival_split(target, choice.to_nodes, size)
+            model.remove(vm)
+            target.arrive(vm, split, choice.to_nodes)
+            self.budget.charge(name, size)
+            self.budget.charge(target.name, size)
+            self._pressure_since.pop(name, None)
+            action = HostMove(
+                vm=vm.name, host=name, to_host=choice.to_host, to_nodes=choice.to_nodes,
+                bytes_to_move=size, reason=choice.reason,
+            )  # fmt: skip
+            out.append(PlannedAction(action, float(size)))
+        return out
+
+
+def _unrelievable(host: HostView, ctx: RebalanceContext, s: RebalanceSettings) -> bool:
+    """`pressure.pressure_of` on the view, without building a model."""
+    topo = host.topology
+    line = s.pressure_free_fraction * topo.memory_total_bytes
+    free = sum(host.available_bytes(n.id) for n in topo.nodes)
+    if free >= line:
+        return False
+    reclaimable = sum(
+        max(0, sum(vm.memory_by_node.values()) - ctx.reservations.get(vm.name, 0))
+        for vm in host.vms
+    )
+    return free + reclaimable < line
+
+
+def _shedding(model: HostModel, node: int, s: RebalanceSettings) -> _Option:
+    """The balance move of a VM off `node`."""
+    return lambda vm: balance_move(model, vm, node, s)
+
+
+def _action(host: str, move: Move) -> Action:
+    if move.kind == "affinity":
+        return AffinityChange(vm=move.vm, host=host, nodes=move.to_nodes, reason=move.reason)
+    return MemoryMove(
+        vm=move.vm, host=host, to_nodes=move.to_nodes, bytes_to_move=move.bytes,
+        reason=move.reason,
+    )  # fmt: skip

@@ -1,0 +1,58 @@
+"""Knobs of the rebalancer, each with where its default comes from and what it trades.
+
+The cluster keeps them in etcd as `RebalancePolicyConfig` (`numaplane policy set
+rebalance.KEY=VALUE`); `controller.rebalance.config` turns that record into this
+dataclass (a zero or absent field means "the default below"). Fields not in the record
+shape the rules rather than tune them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from common.units import MiB
+
+
+@dataclass(frozen=True)
+class RebalanceSettings:
+    enabled: bool = True
+    """The leader runs a pass every period. On by default: measured locality is the point
+    of the system, and the budget and cool-down below bound what a pass may cost. An
+    operator's `numaplane rebalance now` runs a pass even when this is off."""
+    locality_threshold: float = 0.9
+    """VMs with less of their memory on their vCPUs' nodes are candidates. numad's
+    default target memory locality (-m) is 90 %."""
+    bandwidth_bytes_per_s: int = 512 * MiB
+    """Migration budget of one host. Page migration copies at 1-3 GB/s per thread on
+    current servers and competes with the guests for memory bandwidth; half a GiB/s is
+    about 1 % of one socket's STREAM bandwidth."""
+    period_s: float = 10.0
+    """Seconds between passes; a host may move `bandwidth x period` bytes per pass (a
+    token bucket of that capacity, refilled at the bandwidth). numad re-evaluates every
+    5-15 s, ESXi's NUMA rebalancer every 2 s."""
+    cooldown_s: float = 300.0
+    """A VM moved (memory, vCPUs or host) is not moved again before this: no ping-pong.
+    numad does not re-evaluate a process it bound within 300 s."""
+    min_gain: float = 0.05
+    """A move must make at least this share of the VM's memory local."""
+    cpu_overcommit: float = 1.0
+    """vCPUs per CPU a node may carry: a move never takes a node above it, and a node
+    above it sheds VMs to nodes below it (CPU balance)."""
+    balance_tolerance: float = 1.0
+    """A node is out of balance when it carries more than (1 + this) x its vCPU limit:
+    then a VM moves off it to nodes with CPU room. Moving a VM costs its memory in copy
+    bandwidth and buys only CPU time, so mild overcommit is left to the host's scheduler
+    (in the benchmark, balancing at 0 or 50 % tolerance copied 8-15 times the bytes on
+    churn-cluster and lowered mean throughput; it helped only parallel-boot)."""
+    node_headroom_fraction: float = 0.02
+    """Share of each node's memory a move leaves free (the kernel's reserves, page cache)."""
+    pressure_free_fraction: float = 0.05
+    """A host with less free memory than this share is under pressure."""
+    pressure_grace_s: float = 30.0
+    """Pressure that ballooning cannot relieve within the VMs' reservations, lasting this
+    long, moves a VM to another host (three periods)."""
+
+    @property
+    def budget_bytes(self) -> int:
+        """Capacity of a host's bucket: one period at the bandwidth."""
+        return int(self.bandwidth_bytes_per_s * self.period_s)

@@ -1,0 +1,147 @@
+"""Worked examples of the rebalancer: which move it picks for a VM, and why."""
+
+from __future__ import annotations
+
+from common.units import GiB
+from controller.policy.rebalance import NumaplaneRebalancer, RebalanceContext, RebalanceSettings
+from controller.policy.types import AffinityChange, HostMove, MemoryMove
+from tests.unit.placement_builders import snc4, topology, two_nodes
+from tests.unit.rebalance_world import World, bare, world_vm
+
+
+def two_node_world(**vms: dict[str, object]) -> World:
+    return World({"h": bare(two_nodes(cpus=4, memory_gib=8))})
+
+
+def test_memory_follows_bound_vcpus() -> None:
+    """The real-kernel case: memory on node 0, the vCPU bound to node 1 -> move the memory."""
+    w = two_node_world()
+    w.vms["vm"] = world_vm("vm", "h", vcpus=1, memory={0: 2 * GiB}, cpu_nodes={1})
+    [move] = NumaplaneRebalancer().plan(w.view())
+    assert isinstance(move, MemoryMove)
+    assert (move.vm, move.to_nodes, move.bytes_to_move) == ("vm", (1,), 2 * GiB)
+    assert "where its bound vCPUs run" in move.reason
+    assert "locality 0% < 90%" in move.reason
+
+
+def test_unbound_vcpus_follow_memory_for_free() -> None:
+    """An unbound VM whose vCPUs wandered off its memory is bound to where the memory is."""
+    w = two_node_world()
+    w.vms["vm"] = world_vm(
+        "vm", "h", vcpus=2, memory={0: 2 * GiB}, cpu_nodes={0, 1}, running={1}
+    )
+    [move] = NumaplaneRebalancer().plan(w.view())
+    assert move == AffinityChange(vm="vm", host="h", nodes=(0,), reason=move.reason)
+    assert "bind its 2 vCPUs there" in move.reason
+
+
+def test_vm_larger_than_a_node_goes_to_the_nearest_pair() -> None:
+    """20 GiB on 16 GiB nodes needs two: the SNC siblings (distance 11), not across (21)."""
+    w = World({"h": bare(snc4(memory_gib=16))})
+    w.vms["big"] = world_vm(
+        "big", "h", vcpus=8, memory={0: 10 * GiB, 2: 10 * GiB}, cpu_nodes={0, 1, 2, 3},
+        running={0, 3},
+    )
+    [move] = NumaplaneRebalancer().plan(w.view())
+    assert isinstance(move, MemoryMove)
+    assert move.to_nodes == (0, 1)
+    assert move.bytes_to_move == 10 * GiB
+
+
+def test_no_vcpus_piled_onto_a_full_node() -> None:
+    """Node 0 holds the VM's memory but its CPUs are taken: memory moves to the vCPUs."""
+    w = World({"h": bare(two_nodes(cpus=2, memory_gib=8))})
+    w.vms["busy"] = world_vm("busy", "h", vcpus=2, memory={0: 1 * GiB}, cpu_nodes={0})
+    w.vms["vm"] = world_vm(
+        "vm", "h", vcpus=2, memory={0: 2 * GiB}, cpu_nodes={0, 1}, running={1}
+    )
+    [move] = NumaplaneRebalancer().plan(w.view())
+    assert isinstance(move, MemoryMove)
+    assert (move.vm, move.to_nodes) == ("vm", (1,))
+
+
+def test_budget_spreads_moves_over_periods() -> None:
+    s = RebalanceSettings(bandwidth_bytes_per_s=GiB // 4, period_s=10.0)  # 2.5 GiB a pass
+    w = two_node_world()
+    for name in ("a", "b"):
+        w.vms[name] = world_vm(name, "h", vcpus=1, memory={0: 2 * GiB}, cpu_nodes={1})
+    r = NumaplaneRebalancer(s)
+    first = r.plan(w.view())
+    assert [a.vm for a in first] == ["a"]
+    w.apply(first[0])
+    w.now += 5.0  # half a period: 1.25 GiB refilled, 0.5 left over: not enough
+    assert r.plan(w.view()) == ()
+    w.now += 5.0
+    assert [a.vm for a in r.plan(w.view())] == ["b"]
+
+
+def test_a_move_larger_than_the_budget_goes_alone_when_the_bucket_is_full() -> None:
+    """6 GiB against a 2.5 GiB pass: it goes (the most locality, and the bucket is full),
+    alone, and the host's debt keeps everything else back until the bandwidth repaid it."""
+    s = RebalanceSettings(bandwidth_bytes_per_s=GiB // 4, period_s=10.0)  # 2.5 GiB a pass
+    w = two_node_world()
+    w.vms["big"] = world_vm("big", "h", vcpus=1, memory={0: 6 * GiB}, cpu_nodes={1})
+    w.vms["small"] = world_vm("small", "h", vcpus=1, memory={0: 1 * GiB}, cpu_nodes={1})
+    r = NumaplaneRebalancer(s)
+    first = r.plan(w.view())
+    assert [a.vm for a in first] == ["big"]
+    w.apply(first[0])
+    w.now += 10.0  # 2.5 GiB back: the bucket is at -1 GiB
+    assert r.plan(w.view()) == ()
+    w.now += 10.0  # +1.5 GiB: 1 GiB fits
+    assert [a.vm for a in r.plan(w.view())] == ["small"]
+
+
+def test_cooldown_and_busy_vms_are_left_alone() -> None:
+    w = two_node_world()
+    w.vms["recent"] = world_vm("recent", "h", vcpus=1, memory={0: GiB}, cpu_nodes={1})
+    w.vms["busy"] = world_vm("busy", "h", vcpus=1, memory={0: GiB}, cpu_nodes={1})
+    w.last_moved["recent"] = 0.0
+    w.now = 299.0
+    r = NumaplaneRebalancer()
+    assert r.plan(w.view(), RebalanceContext(busy=frozenset({"busy"}))) == ()
+    w.now = 300.0
+    assert [a.vm for a in r.plan(w.view(), RebalanceContext(busy=frozenset({"busy"})))] == [
+        "recent"
+    ]
+
+
+def test_host_pressure_that_balloons_cannot_relieve_moves_a_vm_after_the_grace() -> None:
+    topo = bare(topology([4, 4], [8, 8], [[10, 21], [21, 10]]))
+    w = World({"full": topo, "empty": topo})
+    for i in range(4):  # 15.6 GiB of 16 used, all of it reserved
+        w.vms[f"vm{i}"] = world_vm(
+            f"vm{i}", "full", vcpus=1, memory={i % 2: int(3.9 * GiB)}, cpu_nodes={i % 2}
+        )
+    reserved = RebalanceContext(reservations={f"vm{i}": int(3.9 * GiB) for i in range(4)})
+    r = NumaplaneRebalancer()
+    assert r.plan(w.view(), reserved) == ()  # pressure starts now
+    w.now = 29.0
+    assert r.plan(w.view(), reserved) == ()
+    w.now = 30.0
+    [move] = r.plan(w.view(), reserved)
+    assert isinstance(move, HostMove)
+    assert (move.host, move.to_host, move.bytes_to_move) == ("full", "empty", int(3.9 * GiB))
+    assert "balloons cannot reclaim" in move.reason
+    # Without reservations the balloon policy can relieve it: no host move.
+    r2 = NumaplaneRebalancer()
+    r2.plan(w.view())
+    w.now = 100.0
+    assert r2.plan(w.view()) == ()
+
+
+def test_no_host_move_to_a_host_that_cannot_live_migrate() -> None:
+    topo = bare(topology([4, 4], [8, 8], [[10, 21], [21, 10]]))
+    w = World({"full": topo, "empty": topo})
+    for i in range(4):
+        w.vms[f"vm{i}"] = world_vm(
+            f"vm{i}", "full", vcpus=1, memory={i % 2: int(3.9 * GiB)}, cpu_nodes={i % 2}
+        )
+    ctx = RebalanceContext(
+        reservations={f"vm{i}": int(3.9 * GiB) for i in range(4)},
+        live_migration_hosts=frozenset({"full"}),
+    )
+    r = NumaplaneRebalancer()
+    r.plan(w.view(), ctx)
+    w.now = 60.0
+    assert r.plan(w.view(), ctx) == ()
