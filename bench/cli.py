@@ -2,6 +2,7 @@
 
     numaplane-bench run SCENARIO --policy NAME [--seed N] [--output table|json]
     numaplane-bench compare SCENARIO... --policies a,b,c [--seed N] [--plot FILE.png]
+        [--balloons none,mom,numaplane]
     numaplane-bench list
 
 SCENARIO is a path to a YAML file or the name of one in bench/scenarios. Progress goes
@@ -21,6 +22,8 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from bench.balloon import UnknownBalloonPolicy, balloon_names, create_balloon_policy
+from bench.balloon_report import balloon_table
 from bench.metrics import RunResult
 from bench.oracle import oracle_metrics
 from bench.policies import UnknownPolicy, create_policy, policy_names, rebalancer_names
@@ -88,18 +91,45 @@ def _ticks(scenario: Scenario) -> int:
     return max(1, round(scenario.duration_s / scenario.tick_s))
 
 
+def _check_balloons(names: Sequence[str]) -> None:
+    for name in names:
+        try:
+            create_balloon_policy(name)
+        except UnknownBalloonPolicy as e:
+            raise UsageProblem(str(e)) from None
+
+
 def _run_all(
-    scenarios: Sequence[Scenario], policies: Sequence[str], seed: int | None
+    scenarios: Sequence[Scenario],
+    policies: Sequence[str],
+    seed: int | None,
+    balloons: Sequence[str | None] = (None,),
 ) -> list[tuple[RunResult, dict[str, Any]]]:
+    """Every scenario x policy (x balloon policy, None = no balloon step at all)."""
     out = []
-    with _progress(sum(_ticks(s) for s in scenarios) * len(policies)) as for_run:
+    runs = len(policies) * len(balloons)
+    with _progress(sum(_ticks(s) for s in scenarios) * runs) as for_run:
         for scenario in scenarios:
             oracle = oracle_metrics(scenario, seed)
             for name in policies:
-                progress = for_run(f"{scenario.name} / {name}")
-                result = run_scenario(scenario, create_policy(name), seed=seed, progress=progress)
-                out.append((result, record(result, oracle)))
+                for balloon in balloons:
+                    label = f"{scenario.name} / {name}" + (f" / {balloon}" if balloon else "")
+                    result = run_scenario(
+                        scenario, create_policy(name), seed=seed, progress=for_run(label),
+                        balloon=create_balloon_policy(balloon) if balloon else None,
+                    )
+                    out.append((result, record(result, oracle)))
     return out
+
+
+def _balloon_list(text: str | None) -> list[str | None]:
+    if text is None:
+        return [None]
+    names = [b.strip() for b in text.split(",") if b.strip()]
+    if not names:
+        raise UsageProblem("--balloons names no balloon policy")
+    _check_balloons(names)
+    return list(names)
 
 
 @click.group()
@@ -112,15 +142,18 @@ def main() -> None:
 @click.option("--policy", "policy", required=True, help="Policy name (see `list`).")
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
 @click.option("--output", type=OUTPUTS, default="table", show_default=True)
-def run(scenario: str, policy: str, seed: int | None, output: str) -> None:
+@click.option("--balloon", default=None, help="Balloon policy: none, mom or numaplane.")
+def run(scenario: str, policy: str, seed: int | None, output: str, balloon: str | None) -> None:
     """Run one policy through one scenario."""
     loaded = _load(scenario)
     _check_policies([policy])
-    [(_, rec)] = _run_all([loaded], [policy], seed)
+    [(_, rec)] = _run_all([loaded], [policy], seed, _balloon_list(balloon))
     if output == "json":
         click.echo(json.dumps(rec, indent=2))
     else:
         _stdout().print(table([rec]))
+        if balloon is not None:
+            _stdout().print(balloon_table([rec]))
 
 
 @main.command()
@@ -132,27 +165,45 @@ def run(scenario: str, policy: str, seed: int | None, output: str) -> None:
     "--plot",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Write locality and throughput over simulated time to this PNG.",
+    help="Write locality and throughput over simulated time to this PNG (with --balloons:"
+    " free memory, GiB reclaimed and swap events over time).",
+)
+@click.option(
+    "--balloons",
+    default=None,
+    help="Comma-separated balloon policies (none, mom, numaplane): each placement policy "
+    "runs once with each.",
 )
 def compare(
-    scenarios: tuple[str, ...], policies: str, seed: int | None, output: str, plot: Path | None
+    scenarios: tuple[str, ...], policies: str, seed: int | None, output: str, plot: Path | None,
+    balloons: str | None,
 ) -> None:
-    """Run several policies through several scenarios; one row per scenario x policy."""
+    """Run several policies through several scenarios; one row per scenario x policy
+    (x balloon policy)."""
     names = [p.strip() for p in policies.split(",") if p.strip()]
     if not names:
         raise UsageProblem("--policies names no policy")
     loaded = [_load(s) for s in scenarios]
     _check_policies(names)
-    results = _run_all(loaded, names, seed)
+    balloon_names_ = _balloon_list(balloons)
+    results = _run_all(loaded, names, seed, balloon_names_)
     records = [rec for _, rec in results]
     if output == "json":
         click.echo(json.dumps(records, indent=2))
+    elif balloons is not None:
+        _stdout().print(balloon_table(records))  # it has the throughput columns too
     else:
         _stdout().print(table(records))
     if plot is not None:
-        from bench.plot import plot_results  # matplotlib is slow to import: only when asked
+        # matplotlib is slow to import: only when asked
+        if balloons is not None:
+            from bench.balloon_plot import plot_balloons
 
-        plot_results([r for r, _ in results], plot)
+            plot_balloons([r for r, _ in results], plot)
+        else:
+            from bench.plot import plot_results
+
+            plot_results([r for r, _ in results], plot)
         click.echo(f"plot written to {plot}", err=True)
 
 
@@ -161,6 +212,7 @@ def list_() -> None:
     """The bundled scenarios and the known policies."""
     click.echo("scenarios: " + ", ".join(p.stem for p in bundled_scenarios()))
     click.echo("policies: " + ", ".join(policy_names()))
+    click.echo("balloon policies: " + ", ".join(balloon_names()) + " (--balloon(s))")
     click.echo(
         "rebalancers: " + ", ".join(rebalancer_names()) + " (compose: PLACEMENT+REBALANCER)"
     )

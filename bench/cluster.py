@@ -27,6 +27,7 @@ from bench.scenario import Scenario
 from controller.policy.types import (
     Action,
     AffinityChange,
+    BalloonTarget,
     ClusterView,
     HostMove,
     MemoryMove,
@@ -161,11 +162,13 @@ class SimCluster:
             self.hosts[vm.host].set_working_set(change.vm, change.working_set_bytes)
         self.workload_epoch[vm.host] += 1
 
-    def apply(self, action: Action) -> str | None:
+    def apply(self, action: Action | BalloonTarget) -> str | None:
         """Apply a policy's action; None when applied, else why not."""
         vm = self.vms.get(action.vm)
         if vm is None or vm.host != action.host:
             return f"{action.vm} is not running on {action.host}"
+        if isinstance(action, BalloonTarget):
+            return self._set_balloon(action)
         if isinstance(action, HostMove):
             return self._move_host(vm, action)
         host = self.hosts[vm.host]
@@ -212,6 +215,14 @@ class SimCluster:
         self.last_moved[action.vm] = self.now
         self.workload_epoch[vm.host] += 1
         self.workload_epoch[action.to_host] += 1
+        return None
+
+    def _set_balloon(self, target: BalloonTarget) -> str | None:
+        """A balloon policy's target, as the agent's SetBalloon applies it to the sim."""
+        try:
+            self.hosts[target.host].set_balloon_target(target.vm, target.target_bytes)
+        except SimError as e:
+            return str(e)
         return None
 
     def advance(self, dt: float) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.balloon_metrics import BalloonSummary
 from bench.cluster import SimCluster
 from bench.host_sample import HostSample, sample_host
 from bench.model import ModelParams
@@ -115,6 +116,8 @@ class RunResult:
     wall_s: float = 0.0
     rejections: tuple[tuple[str, str], ...] = ()
     """(VM, why) for each rejected placement, in order."""
+    balloon: BalloonSummary | None = None
+    """What the run's balloon policy did, when it had one (`bench.balloon_metrics`)."""
 
     def headline(self) -> dict[str, Any]:
         """The JSON fields of `numaplane-bench run --output json` (without the oracle)."""
@@ -131,6 +134,7 @@ class RunResult:
             "reservation_violations": self.reservation_violations,
             "vms_placed": self.vms_placed,
             "wall_s": round(self.wall_s, 3),
+            **(self.balloon.headline() if self.balloon is not None else {}),
         }
 
 

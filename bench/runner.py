@@ -5,6 +5,7 @@ Each tick of `tick_s` simulated seconds, at time t:
    ticks happens at 5 s (one at exactly `duration_s` never does); each VM request goes
    to the policy's `place()`;
 2. a policy that rebalances gets `plan()` once and its actions are applied;
+   then, with a balloon policy, its targets are applied (`bench.balloon`);
 3. simulated time advances by `tick_s` (memory is touched, ballooned, migrated);
 4. metrics are sampled.
 
@@ -21,12 +22,15 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
+from bench.balloon import BalloonStep
+from bench.balloon_metrics import BalloonMetrics
 from bench.cluster import SimCluster
 from bench.events import CreateVms, DeleteVm, TimedEvent, VmSpec
 from bench.metrics import Metrics, RunResult, summarize
 from bench.policies import BenchPolicy, planner, uses_claims
 from bench.scenario import Scenario
 from bench.timeline import timeline
+from controller.policy.balloon import BalloonPolicy
 from controller.policy.types import PlacementDecision
 
 Progress = Callable[[int, int], None]
@@ -36,7 +40,10 @@ Progress = Callable[[int, int], None]
 class Run:
     """The state of one run: the cluster, the policy, and what was rejected."""
 
-    def __init__(self, scenario: Scenario, policy: BenchPolicy, seed: int) -> None:
+    def __init__(
+        self, scenario: Scenario, policy: BenchPolicy, seed: int,
+        balloon: BalloonPolicy | None = None,
+    ) -> None:
         self.scenario = scenario
         self.policy = policy
         self.seed = seed
@@ -46,6 +53,8 @@ class Run:
         self.placed = 0
         self._claims = uses_claims(policy)
         self._plan = planner(policy)
+        self.balloon = BalloonStep(balloon) if balloon is not None else None
+        self.balloon_metrics = BalloonMetrics()
 
     def apply(self, event: TimedEvent) -> None:
         if isinstance(event, CreateVms):
@@ -100,11 +109,13 @@ def run_scenario(
     *,
     seed: int | None = None,
     progress: Progress | None = None,
+    balloon: BalloonPolicy | None = None,
 ) -> RunResult:
-    """Run `policy` through `scenario` (seed: the scenario's unless given)."""
+    """Run `policy` through `scenario` (seed: the scenario's unless given), with a
+    balloon policy when `balloon` is given (`bench.balloon`)."""
     started = time.perf_counter()
     seed = scenario.seed if seed is None else seed
-    run = Run(scenario, policy, seed)
+    run = Run(scenario, policy, seed, balloon)
     events = timeline(scenario.events, seed, scenario.duration_s)
     ticks = max(1, math.ceil(scenario.duration_s / scenario.tick_s - 1e-9))
     next_event = 0
@@ -115,8 +126,14 @@ def run_scenario(
             run.apply(events[next_event])
             next_event += 1
         run.rebalance()
+        if run.balloon is not None:
+            run.balloon(run.cluster)
         run.cluster.advance(scenario.tick_s)
         run.metrics.record(run.cluster)
+        if run.balloon is not None:
+            run.balloon_metrics.record(
+                run.cluster, run.balloon.reclaimed_bytes, scenario.tick_s
+            )
         if progress is not None:
             progress(k + 1, ticks)
     result = summarize(
@@ -128,4 +145,12 @@ def run_scenario(
         rejections=run.rejections,
         vms_placed=run.placed,
     )
-    return replace(result, wall_s=time.perf_counter() - started)
+    summary = (
+        run.balloon_metrics.summary(
+            run.balloon.policy.name, run.balloon.reclaimed_bytes, run.balloon.returned_bytes,
+            len(run.cluster.hosts),
+        )
+        if run.balloon is not None
+        else None
+    )
+    return replace(result, wall_s=time.perf_counter() - started, balloon=summary)

@@ -167,6 +167,17 @@ class HostMove:
     reason: str
 
 
+@dataclass(frozen=True)
+class BalloonTarget:
+    """Set a VM's balloon target (balloon issue): what a balloon policy's decision becomes
+    in the benchmark harness. Not an `Action`: rebalancers never return it."""
+
+    vm: str
+    host: str
+    target_bytes: int
+    reason: str
+
+
 Action = MemoryMove | AffinityChange | HostMove
 
 

@@ -1,10 +1,10 @@
 """Growing balloons back: the starved first, and everyone once the pressure has passed.
 
-Starved VMs (the guest reports less usable memory, MemAvailable, than its headroom) may grow even
-while the host is under pressure or in the hysteresis band: by at most a step, up to
-twice their headroom of usable memory, paid for by free memory above the aim and
-otherwise by reclaiming the same amount from the others' idle memory (the idle tax
-moves memory from idle VMs to active ones, as ESX's does). Under critical pressure
+Starved VMs (the guest reports less usable memory, MemAvailable, than its headroom) grow
+in every state but critical, also under pressure and in the hysteresis band: by at most
+a step, up to twice their headroom of usable memory, paid for by free memory above the
+aim and otherwise by reclaiming the same amount from the others' idle memory (the idle
+tax moves memory from idle VMs to active ones, as ESX's does). Under critical pressure
 nothing grows.
 
 Give-back (free memory above the relief line): every VM below its ceiling may grow by a
@@ -31,14 +31,30 @@ def starved(work: HostWork) -> list[str]:
 
 
 def plan_starved(work: HostWork, names: list[str], budget: int) -> dict[str, int]:
-    """How much each starved VM gets out of `budget`, most starved first."""
+    """How much each starved VM gets out of `budget`, most starved first.
+
+    A node the VM's memory sits on may go below the pressure line for it (starvation
+    beats pressure: the next period's node pass takes the difference from idle VMs
+    there) but never below the critical line.
+    """
+    node_room = {
+        n: work.node_free[n] - int(work.s.critical_free_fraction * total)
+        for n, total in work.node_total.items()
+    }
     grants: dict[str, int] = {}
     for name in names:
         t = work.terms[name]
-        want = align_down(min(work.grow_room(name), 2 * t.headroom - t.idle, budget), ALIGN)
+        cap = min(work.grow_room(name), 2 * t.headroom - t.idle, budget)
+        shares = {n: t.vm.node_share(n) for n in node_room}
+        for n, p in shares.items():
+            if p > 0:
+                cap = min(cap, int(node_room[n] / p))
+        want = align_down(cap, ALIGN)
         if want >= work.s.min_change_bytes:
             grants[name] = want
             budget -= want
+            for n, p in shares.items():
+                node_room[n] -= int(want * p)
     return grants
 
 

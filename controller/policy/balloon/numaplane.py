@@ -11,11 +11,12 @@ Per period and host (free memory counts balloons still moving, see `work`):
    VMs whose memory sits on it (`reclaim.node_pass`).
 4. critical: the host is reclaimed up to the aim (the band's middle), down to
    reservations, at `critical_step_factor` steps. Nothing grows.
-5. pressure: the host is reclaimed up to the aim by the idle tax, down to active +
-   headroom. pressure or steady: starved VMs grow, paid for by free memory above the aim
-   or by reclaiming as much more from the others (`grow`).
-6. relief: balloons deflate, most starved first, down to the relief line, no node below
-   the aim (`grow.give_back`).
+5. Otherwise: under pressure the host is reclaimed up to the aim by the idle tax, down
+   to active + headroom; starved VMs grow, paid for by free memory above the aim or by
+   reclaiming as much more from the others (`grow`), never taking a node they sit on
+   below the critical line.
+6. relief: then balloons deflate, most starved first, down to the relief line, no node
+   below the aim (`grow.give_back`).
 
 Only VMs with auto on are moved, and only when the policy is enabled; every change is
 at most a step (correction excepted) and at least `min_change_bytes`.
@@ -73,10 +74,10 @@ def decide_host(host: BalloonHost, s: BalloonSettings) -> HostBalloonPlan:
         host_pass(work, need, critical=True, why=f"critical: host free {before} "
                   f"< {pct(s.critical_free_fraction)}: reclaiming {size(need)} down to "
                   "reservations")
-    elif state == "relief":
-        give_back(work)
     else:
-        _pressure_or_steady(work, state, before)
+        _reclaim_and_feed(work, state, before)
+        if state == "relief":
+            give_back(work)
     decisions = work.decisions()
     if decisions:
         after = pct(work.fraction())
@@ -101,7 +102,8 @@ def _correct(work: HostWork) -> None:
                       f"limit: lowered to {size(t.current)}", counts=False)
 
 
-def _pressure_or_steady(work: HostWork, state: HostState, before: str) -> None:
+def _reclaim_and_feed(work: HostWork, state: HostState, before: str) -> None:
+    """Under pressure, reclaim to the aim; in any non-critical state, feed starved VMs."""
     s = work.s
     aim = int(s.aim_free_fraction * work.total)
     need = max(0, aim - work.free) if state == "pressure" else 0
