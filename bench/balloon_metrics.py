@@ -20,11 +20,13 @@ host back above the line), `unrelieved` (episodes still open at the end),
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from bench.cluster import SimCluster
 from common.units import GiB
+from hostagent.backends.sim.vm import SimVmState
 
 PRESSURE = 0.20
 
@@ -115,7 +117,7 @@ class BalloonMetrics:
         elif host in self._since:
             self.episodes.append(now - tick_s - self._since.pop(host))
 
-    def _count_swap(self, states: Any) -> None:
+    def _count_swap(self, states: Iterable[SimVmState]) -> None:
         for s in states:
             if s.state != "running":
                 continue
