@@ -27,12 +27,17 @@ from grpc import aio
 from numaplane.v1 import admin_pb2_grpc
 from numaplane.v1.admin_pb2 import (
     CommandRecord,
+    CreateVmRequest,
+    DeleteVmRequest,
     Event,
+    ExplainVmRequest,
+    ExplainVmResponse,
     GetCommandRequest,
     GetHostRequest,
     GetPolicyRequest,
     GetVmRequest,
     Host,
+    HostScheduleResponse,
     ListBalloonsRequest,
     ListBalloonsResponse,
     ListHostsRequest,
@@ -45,6 +50,7 @@ from numaplane.v1.admin_pb2 import (
     SetBalloonAutoRequest,
     SetBalloonAutoResponse,
     SetBalloonRequest,
+    SetHostScheduleRequest,
     SetPolicyRequest,
     Vm,
     VmIntentResponse,
@@ -65,6 +71,8 @@ from controller.admin_commands import (
 from controller.admin_events import SYNCED, Clock, EventTranslator
 from controller.admin_records import group_hosts, vm_statuses, vms_by_host
 from controller.admin_views import host_message, vm_message
+from controller.admin_vms import VmAdmin, placement_reason, unobserved_vms
+from controller.cluster_snapshot import snapshot_from_kvs
 from controller.state import RecordError, decode, encode
 from controller.store.contract import (
     ClusterStore,
@@ -72,6 +80,7 @@ from controller.store.contract import (
     StoreUnavailableError,
     WatchEvent,
 )
+from controller.vm_validation import Refusal, VmRequestError
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +94,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         self._clock = clock
         self._watchers = 0
         self._balloons = BalloonAdmin(store, clock=clock)
+        self._vms = VmAdmin(store, clock=clock)
 
     @property
     def watchers(self) -> int:
@@ -122,24 +132,34 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         if request.host and request.host not in hosts:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown host {request.host!r}")
         statuses = vm_statuses(vm_kvs)
-        return ListVmsResponse(
-            vms=[
-                vm_message(s, hosts[s.host].up if s.host in hosts else False)
-                for name, s in sorted(statuses.items())
-                if not request.host or s.host == request.host
-            ]
-        )
+        records = snapshot_from_kvs(vm_kvs, 0).vms
+        observed = [
+            vm_message(s, hosts[s.host].up if s.host in hosts else False)
+            for name, s in sorted(statuses.items())
+            if not request.host or s.host == request.host
+        ]
+        for vm in observed:
+            vm.reason = placement_reason(records[vm.name]) if vm.name in records else ""
+        pending = unobserved_vms(vm_kvs, request.host)
+        return ListVmsResponse(vms=sorted([*observed, *pending], key=lambda v: v.name))
 
     async def GetVm(self, request: GetVmRequest, context: Context) -> Vm:
         await _check_name(context, "VM", request.name)
         async with _store_errors(context):
             kv = await self._store.get(keyspace.vm_status(request.name))
             if kv is None:
+                vm_kvs, _ = await self._store.get_prefix(f"{keyspace.VMS}{request.name}/")
+                if pending := unobserved_vms(vm_kvs):
+                    return pending[0]
                 await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown VM {request.name!r}")
             status = await _decode_or_abort(context, VmStatus, kv.value, kv.key)
             status.name = status.name or request.name
             alive = await self._store.get(keyspace.host_alive(status.host)) if status.host else None
-        return vm_message(status, alive is not None)
+            vm_kvs, _ = await self._store.get_prefix(f"{keyspace.VMS}{request.name}/")
+        found = vm_message(status, alive is not None)
+        record = snapshot_from_kvs(vm_kvs, 0).vms.get(request.name)
+        found.reason = placement_reason(record) if record is not None else ""
+        return found
 
     # grpc.aio runs a coroutine handler in one task and lets it write with
     # context.write(); unlike an async-generator handler (which grpc abandons without
@@ -234,6 +254,30 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         log.info("policy changed: %s", ", ".join(f"{k}={v}" for k, v in request.values.items()))
         return response
 
+    # -- VMs and host scheduling (placement issue; controller.admin_vms) --------------
+
+    async def CreateVm(self, request: CreateVmRequest, context: Context) -> VmIntentResponse:
+        async with _store_errors(context), _refusals(context):
+            response = await self._vms.create(request)
+        log.info("VM created: %s", response.message)
+        return response
+
+    async def DeleteVm(self, request: DeleteVmRequest, context: Context) -> VmIntentResponse:
+        async with _store_errors(context), _refusals(context):
+            return await self._vms.delete(request)
+
+    async def ExplainVm(self, request: ExplainVmRequest, context: Context) -> ExplainVmResponse:
+        async with _store_errors(context), _refusals(context):
+            return await self._vms.explain(request)
+
+    async def SetHostSchedule(
+        self, request: SetHostScheduleRequest, context: Context
+    ) -> HostScheduleResponse:
+        async with _store_errors(context), _refusals(context):
+            response = await self._vms.set_schedule(request)
+        log.info("host %s: %s", request.host, request.action)
+        return response
+
 
 async def _check_name(context: Context, what: str, name: str) -> None:
     if not keyspace.valid_name(name):
@@ -256,6 +300,22 @@ async def _closing(changes: AsyncIterator[WatchEvent]) -> AsyncIterator[None]:
     finally:
         if isinstance(changes, AsyncGenerator):
             await changes.aclose()
+
+
+_REFUSAL_CODES = {
+    Refusal.INVALID: grpc.StatusCode.INVALID_ARGUMENT,
+    Refusal.EXISTS: grpc.StatusCode.ALREADY_EXISTS,
+    Refusal.UNKNOWN: grpc.StatusCode.NOT_FOUND,
+}
+
+
+@contextlib.asynccontextmanager
+async def _refusals(context: Context) -> AsyncIterator[None]:
+    """A refused VM or schedule request becomes its gRPC status, the message intact."""
+    try:
+        yield
+    except VmRequestError as e:
+        await context.abort(_REFUSAL_CODES[e.kind], e.message)
 
 
 @contextlib.asynccontextmanager

@@ -22,6 +22,8 @@ from common.tasks import race
 from controller import journal, keyspace
 from controller.balloon_loop import BalloonLoop
 from controller.leader import LeaderElection
+from controller.placement_loop import PlacementLoop
+from controller.placement_state import PlacementTimings
 from controller.settings import ControllerSettings
 from controller.state import RecordError, decode, encode
 from controller.store import ClusterStore, StoreError
@@ -56,6 +58,15 @@ class Reconciler:
         """Coroutines run (all at once) while this replica leads."""
         self.balloons = BalloonLoop(store, lambda: election.epoch, settings.balloon_period_s)
         self.loops.append(self.balloons.run)
+        self.placement = PlacementLoop(
+            store,
+            lambda: election.epoch,
+            PlacementTimings(
+                start_timeout_s=settings.placement_start_timeout_s,
+                retry_s=settings.placement_retry_s,
+            ),
+        )
+        self.loops.append(self.placement.run)
 
     async def run(self) -> None:
         """Work while leader; the caller cancels this when leadership ends."""

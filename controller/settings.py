@@ -50,6 +50,13 @@ class ControllerSettings:
     """A change of free or VM memory on a node smaller than this is not worth a write."""
     material_locality: float = 0.02
     """A change of a VM's locality smaller than this is not worth a write."""
+    placement_start_timeout_s: float = 60.0
+    """A VM start its host has not taken (or whose memory has not shown up) this long after
+    the decision is given up: its claim is released and the placement fails (retried when
+    the start never reached the host)."""
+    placement_retry_s: float = 5.0
+    """A placement that failed for lack of room on its host, or whose start never reached
+    it, is decided again after this long; a failed stop is re-sent after it too."""
     balloon_period_s: float = 10.0
     """The balloon policy's period: each VM's balloon moves at most one step per period.
     MOM's policy engine runs every 10 s; an operator's `balloon set` is carried out at
