@@ -22,6 +22,7 @@ from common.tasks import race
 from common.topology import Topology
 from controller import journal, keyspace
 from controller.ingest import ReportIngest
+from controller.journal_progress import record_progress
 from controller.metrics import ControllerMetrics
 from controller.settings import ControllerSettings
 from controller.store import KV, ClusterStore, Lease
@@ -107,6 +108,8 @@ class HostSession:
                 if entry is not None:
                     log.info("command %s on %s: %s %s", entry.id, self.host, entry.state,
                              entry.message)
+            elif body == "progress":
+                await record_progress(self._store, self.host, msg.progress)
             else:
                 await self._refuse(f"unexpected {body} after Hello", 0)
 

@@ -14,6 +14,8 @@ from hostagent.backends.base import Backend
 from hostagent.balloon.command import SetBalloonHandler
 from hostagent.executor import Executor
 from hostagent.link import AgentLink
+from hostagent.long_commands import LongCommands
+from hostagent.move_handlers import mover_for, register_move_handlers
 from hostagent.settings import AgentSettings
 from hostagent.vm_handlers import register_vm_handlers, vm_lifecycle
 
@@ -66,6 +68,18 @@ class Agent:
                 "set_balloon", SetBalloonHandler(self.backend, self._request_report)
             )
         self.link = AgentLink(settings, self.backend, self.executor)
+        self.long_commands: LongCommands | None = None
+        mover = mover_for(self.backend)
+        if mover is not None:
+            self.long_commands = LongCommands(
+                mover,
+                settings.state_dir,
+                send_progress=self.link.report_progress,
+                request_report=self._request_report,
+                max_epoch=lambda: self.applied.max_epoch,
+            )
+            register_move_handlers(self.executor, mover, self.long_commands, self._request_report)
+            self.executor.on_recorded(self.long_commands.forget)
 
     def _request_report(self) -> None:
         self.link.request_report()
@@ -76,9 +90,14 @@ class Agent:
             from hostagent.monitoring import start_agent_monitor
 
             monitor = start_agent_monitor(self, self.settings.monitor_port)
+        if self.long_commands is not None:
+            # Migrations a restart interrupted carry on before the controller re-sends them.
+            self.long_commands.resume(lambda command_id: self.applied.get(command_id) is not None)
         try:
             await self.link.run()
         finally:
+            if self.long_commands is not None:
+                await self.long_commands.close()
             if monitor is not None:
                 with contextlib.suppress(Exception):
                     monitor.close()

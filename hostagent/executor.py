@@ -35,6 +35,7 @@ class Executor:
             "ping": self._ping,
             "report_now": self._report_now,
         }
+        self._recorded: list[Callable[[str], None]] = []
 
     @property
     def max_epoch(self) -> int:
@@ -48,6 +49,11 @@ class Executor:
     def register(self, kind: str, handler: Handler) -> None:
         """Add a command kind (its oneof field name in link.proto's Command)."""
         self._handlers[kind] = handler
+
+    def on_recorded(self, listener: Callable[[str], None]) -> None:
+        """Call `listener(command_id)` once an id's result is in the applied log (long
+        commands drop their in-progress record then, not before)."""
+        self._recorded.append(listener)
 
     async def execute(self, cmd: link_pb2.Command) -> link_pb2.CommandResult:
         # One command at a time: a repeated id that arrives while the first copy still
@@ -80,6 +86,8 @@ class Executor:
                 ok, message = False, str(e)
         result = AppliedResult(cmd.id, ok, message, time.time(), cmd.epoch)
         self._applied.record(result)
+        for listener in self._recorded:
+            listener(cmd.id)
         log.info("command %s (%s) -> %s: %s", cmd.id, kind, "ok" if ok else "failed", message)
         return link_pb2.CommandResult(
             id=cmd.id, ok=ok, message=message, finished_at=result.finished_at

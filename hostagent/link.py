@@ -63,12 +63,20 @@ class AgentLink:
         self._backend = backend
         self._executor = executor
         self._report_wanted = asyncio.Event()
+        self._progress: dict[str, link_pb2.CommandProgress] = {}
+        self._progress_ready = asyncio.Event()
         self.status = LinkStatus()
         self.connected = asyncio.Event()
 
     def request_report(self) -> None:
         """Send a report now (a report-now command calls this)."""
         self._report_wanted.set()
+
+    def report_progress(self, progress: link_pb2.CommandProgress) -> None:
+        """Send a long command's progress (only the latest per command is kept while
+        disconnected: progress is advisory, the result is what counts)."""
+        self._progress[progress.id] = progress
+        self._progress_ready.set()
 
     async def run(self) -> None:
         """Connect, hold the session, reconnect with backoff; until cancelled."""
@@ -157,7 +165,16 @@ class AgentLink:
             self._reporter(send, interval),
             self._worker(send, commands),
             self._reader(call, commands),
+            self._progress_sender(send),
         )
+
+    async def _progress_sender(self, send: _Send) -> None:
+        while True:
+            await self._progress_ready.wait()
+            self._progress_ready.clear()
+            pending, self._progress = self._progress, {}
+            for msg in pending.values():
+                await send(link_pb2.AgentMessage(progress=msg))
 
     async def _reporter(self, send: _Send, interval: float) -> None:
         sequence = 0

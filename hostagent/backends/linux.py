@@ -80,7 +80,30 @@ class LinuxBackend(Backend):
         self._affinity = affinity
 
     def capabilities(self) -> BackendCapabilities:
-        return BackendCapabilities(name="linux")
+        # Memory migration: move_pages(2) on the VM's process (hostagent.migration).
+        return BackendCapabilities(name="linux", memory_migration=True)
+
+    @property
+    def sysfs_root(self) -> Path:
+        return self._sysfs_root
+
+    @property
+    def proc_root(self) -> Path:
+        return self._proc_root
+
+    @property
+    def vcpu_thread_prefix(self) -> str:
+        return self._vcpu_prefix
+
+    def pid_of(self, name: str) -> int | None:
+        """The pid of the VM named `name` (as `observe` names it), or None."""
+        try:
+            processes = discover_vm_processes(
+                self._proc_root, pids=self._vm_pids, comm_pattern=self._comm_pattern
+            )
+        except HostFileError as e:
+            raise BackendError(f"cannot list the VM processes: {e}") from e
+        return next((p.pid for p in processes if p.name == name), None)
 
     def topology(self) -> Topology:
         try:

@@ -31,8 +31,14 @@ class SimBackend(Backend):
         self._lock = threading.Lock()
 
     def capabilities(self) -> BackendCapabilities:
+        from hostagent.migration.sim_fabric import fabric_of  # the fabric imports this module
+
+        # Live migration needs a peer simulated host: one in the same SimFabric.
         return BackendCapabilities(
-            name="sim", balloon=True, memory_migration=True, live_migration=False
+            name="sim",
+            balloon=True,
+            memory_migration=True,
+            live_migration=fabric_of(self) is not None,
         )
 
     def topology(self) -> Topology:

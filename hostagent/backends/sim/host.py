@@ -196,6 +196,16 @@ class SimHost:
         vm.migration = Migration(to_nodes=target, bandwidth_bytes_per_s=bandwidth_bytes_per_s)
         self._activate(vm)
 
+    def cancel_migration(self, name: str) -> None:
+        """Stop a VM's migration where it is: pages already moved stay, the binding stays.
+
+        What an agent that stops mid-copy leaves behind (migrate_pages runs in the agent's
+        thread; nothing carries on without it)."""
+        vm = self._running(name)
+        if vm.migration is not None:
+            vm.migration = None
+            self._version += 1
+
     def set_balloon_target(self, name: str, target_bytes: int) -> None:
         vm = self._running(name)
         try:

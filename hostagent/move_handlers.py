@@ -1,0 +1,80 @@
+"""The MigrateMemory, SetVcpuAffinity and LiveMigrate command handlers (rebalancing issue).
+
+Which mover a backend gets (`mover_for`): linux -> move_pages on the VM's process; sim ->
+the simulator's migration at the command's rate (and live migration within a
+`SimFabric`); libvirt -> live numatune, vCPU pins and libvirt's migrate API. A backend
+with no mover (qmp, which drives balloons only) gets none of these commands, and its
+Hello does not list them.
+
+The two long kinds go through `LongCommands` (applied once across restarts, progress
+reported); SetVcpuAffinity is one quick call in a worker thread. Every handler asks for
+a report when done, so the controller sees the new locality at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from numaplane.v1 import link_pb2
+
+from hostagent.backends.base import Backend
+from hostagent.executor import CommandFailed, Executor
+from hostagent.long_commands import LongCommands
+from hostagent.migration.contract import MoveError, Mover
+
+
+def mover_for(backend: Backend) -> Mover | None:
+    """The backend's mover, or None when it cannot move anything."""
+    from hostagent.backends.linux import LinuxBackend
+    from hostagent.backends.sim import SimBackend
+
+    if isinstance(backend, SimBackend):
+        from hostagent.migration.sim_mover import SimMover
+
+        return SimMover(backend)
+    if isinstance(backend, LinuxBackend):
+        from hostagent.migration.linux_mover import LinuxMover
+
+        return LinuxMover(backend)
+    connection = getattr(backend, "connection", None)
+    if backend.capabilities().name == "libvirt" and connection is not None:
+        from hostagent.migration.libvirt_mover import LibvirtMover
+
+        return LibvirtMover(connection)
+    return None
+
+
+def register_move_handlers(
+    executor: Executor,
+    mover: Mover,
+    long_commands: LongCommands,
+    request_report: Callable[[], None],
+) -> None:
+    async def migrate_memory(cmd: link_pb2.Command) -> str:
+        m = cmd.migrate_memory
+        if not m.vm or not m.to_nodes:
+            raise CommandFailed("MigrateMemory needs a VM and at least one target node")
+        return await long_commands.run(cmd)
+
+    async def set_vcpu_affinity(cmd: link_pb2.Command) -> str:
+        a = cmd.set_vcpu_affinity
+        if not a.vm or not a.cpus:
+            raise CommandFailed("SetVcpuAffinity needs a VM and at least one CPU")
+        try:
+            message = await asyncio.to_thread(mover.set_vcpu_affinity, a.vm, tuple(a.cpus))
+        except MoveError as e:
+            raise CommandFailed(str(e)) from None
+        request_report()
+        return message
+
+    async def live_migrate(cmd: link_pb2.Command) -> str:
+        lm = cmd.live_migrate
+        if not lm.vm or not lm.target_host:
+            raise CommandFailed("LiveMigrate needs a VM and a target host")
+        return await long_commands.run(cmd)
+
+    executor.register("migrate_memory", migrate_memory)
+    executor.register("set_vcpu_affinity", set_vcpu_affinity)
+    if mover.can_live_migrate:
+        executor.register("live_migrate", live_migrate)
