@@ -21,20 +21,27 @@ from numaplane.v1 import admin_pb2_grpc
 from numaplane.v1.admin_pb2 import (
     BalloonRow,
     CommandRecord,
+    CreateVmRequest,
+    DeleteVmRequest,
     Event,
+    ExplainVmRequest,
+    ExplainVmResponse,
     GetCommandRequest,
     GetHostRequest,
     GetPolicyRequest,
     GetVmRequest,
     Host,
+    HostScheduleResponse,
     ListBalloonsRequest,
     ListHostsRequest,
     ListVmsRequest,
     RequestCommandRequest,
     SetBalloonAutoRequest,
     SetBalloonRequest,
+    SetHostScheduleRequest,
     SetPolicyRequest,
     Vm,
+    VmIntentResponse,
     WatchEventsRequest,
 )
 
@@ -107,6 +114,21 @@ class AdminClient:
         """Change policy knobs (validated as a whole); the new policy as JSON."""
         request = SetPolicyRequest(values=values)
         return self._call(lambda: self._stub.SetPolicy(request, timeout=self.timeout)).json
+
+    def create_vm(self, request: CreateVmRequest) -> VmIntentResponse:
+        return self._call(lambda: self._stub.CreateVm(request, timeout=self.timeout))
+
+    def delete_vm(self, name: str) -> VmIntentResponse:
+        request = DeleteVmRequest(name=name)
+        return self._call(lambda: self._stub.DeleteVm(request, timeout=self.timeout))
+
+    def explain_vm(self, name: str) -> ExplainVmResponse:
+        request = ExplainVmRequest(name=name)
+        return self._call(lambda: self._stub.ExplainVm(request, timeout=self.timeout))
+
+    def set_host_schedule(self, host: str, action: str) -> HostScheduleResponse:
+        request = SetHostScheduleRequest(host=host, action=action)
+        return self._call(lambda: self._stub.SetHostSchedule(request, timeout=self.timeout))
 
     def events(self, *, include_existing: bool, follow: bool) -> Iterator[Event]:
         """Cluster events; without `follow`, only the current state, then stop.

@@ -44,11 +44,13 @@ def vms(session: Session, host: str | None, output: Format) -> None:
 
 @click.group("vm")
 def vm() -> None:
-    """Show one VM.
+    """Create, show and delete VMs.
 
     \b
-    Example:
+    Examples:
+      numaplane vm create web-1 --vcpus 2 --memory 4G --wait
       numaplane vm show web-1
+      numaplane vm delete web-1
     """
 
 

@@ -8,6 +8,8 @@
       demo [--headless] [--duration S] [--hosts N] [--seed N] [--port P]
       balloon set VM SIZE [--wait]   balloon show [VM]
       balloon auto on|off [VM]       policy get | policy set KEY=VALUE...
+      vm create NAME --vcpus N --memory SIZE [...] [--wait]    vm delete NAME [--wait]
+      host cordon|uncordon|drain NAME                          explain vm NAME
 
 Error policy: a failure prints ONE line, `numaplane: <what went wrong>`, on stderr.
 Usage errors exit 2, operational failures (unreachable controller, unknown host or
@@ -31,6 +33,7 @@ from controller.cli.cmd_commands import command
 from controller.cli.cmd_demo import demo
 from controller.cli.cmd_events import events
 from controller.cli.cmd_hosts import host, hosts
+from controller.cli.cmd_placement import cordon, create, delete, drain, explain, uncordon
 from controller.cli.cmd_policy import policy
 from controller.cli.cmd_vms import vm, vms
 from controller.cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, CliError
@@ -150,6 +153,11 @@ def cli(ctx: click.Context, controller: str, timeout: float, debug: bool) -> Non
 
 for _command in (hosts, host, vms, vm, events, command, demo, balloon, policy):
     cli.add_command(_command)
+cli.add_command(explain)
+for _sub in (create, delete):
+    vm.add_command(_sub)
+for _sub in (cordon, uncordon, drain):
+    host.add_command(_sub)
 
 
 def main() -> None:

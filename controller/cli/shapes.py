@@ -10,7 +10,8 @@ formats carry the same document. Sizes are bytes, locality a fraction 0..1.
           memory_free_bytes, backend, agent_version, last_report_at
     vm:   name, host, state, vcpus, memory_bytes, memory_by_node {node: bytes},
           nodes, locality, balloon {target_bytes, actual_bytes} | null,
-          allowed_cpus, running_cpus, id, observed_at
+          allowed_cpus, running_cpus, id, observed_at,
+          reason (why pending/failed/stopping; null when running)
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ def vm_dict(vm: Vm) -> dict[str, Any]:
         "running_cpus": list(obs.running_cpus),
         "id": obs.id,
         "observed_at": vm.observed_at or None,
+        "reason": vm.reason or None,
     }
 
 

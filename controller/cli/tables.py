@@ -22,6 +22,10 @@ STATE_STYLES = {
     "running": "green",
     "unknown": "yellow",
     "stopped": "dim",
+    "pending": "yellow",
+    "starting": "cyan",
+    "stopping": "cyan",
+    "failed": "red",
 }
 
 EVENT_STYLES = {
@@ -103,17 +107,22 @@ def vms_table(vms: Sequence[Vm]) -> Table:
     )
     for column, justify in columns:
         table.add_column(column, justify=justify)
+    reasons = any(vm.reason for vm in vms)
+    if reasons:
+        table.add_column("REASON", justify="left")
     for vm in vms:
-        table.add_row(
+        observed = bool(vm.observed.memory_by_node)
+        row: list[RenderableType] = [
             vm.name,
-            vm.host,
+            vm.host or "-",
             state_text(vm.state),
             str(vm.observed.vcpus),
             format_size(vm.observed.memory_bytes),
             node_memory_text(vm),
-            percent(vm.observed.locality),
+            percent(vm.observed.locality) if observed else "-",
             balloon_text(vm),
-        )
+        ]
+        table.add_row(*row, *([vm.reason or ""] if reasons else []))
     return table
 
 
@@ -131,6 +140,8 @@ def vm_detail(vm: Vm, host: Host | None) -> RenderableType:
     host_state = f" ({host.state})" if host is not None else ""
     facts.add_row("Host", f"{d['host']}{host_state}")
     facts.add_row("State", state_text(d["state"]))
+    if vm.reason:
+        facts.add_row("Reason", vm.reason)
     facts.add_row("vCPUs", str(d["vcpus"]))
     facts.add_row("Memory", format_size(d["memory_bytes"]))
     facts.add_row("Nodes used", ", ".join(str(n) for n in d["nodes"]) or "-")
