@@ -354,6 +354,8 @@ class CommandRecord(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     EPOCH_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
+    PROGRESS_FIELD_NUMBER: _builtins.int
+    PROGRESS_MESSAGE_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     command_id: _builtins.str
     host: _builtins.str
@@ -362,6 +364,9 @@ class CommandRecord(_message.Message):
     """requested | pending | sent | applied | failed"""
     epoch: _builtins.int
     message: _builtins.str
+    progress: _builtins.float
+    """0..1 while a long command (a migration) runs"""
+    progress_message: _builtins.str
     def __init__(
         self,
         *,
@@ -372,10 +377,12 @@ class CommandRecord(_message.Message):
         state: _builtins.str = ...,
         epoch: _builtins.int = ...,
         message: _builtins.str = ...,
+        progress: _builtins.float = ...,
+        progress_message: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id", "epoch", b"epoch", "host", b"host", "kind", b"kind", "message", b"message", "request_id", b"request_id", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id", "epoch", b"epoch", "host", b"host", "kind", b"kind", "message", b"message", "progress", b"progress", "progress_message", b"progress_message", "request_id", b"request_id", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
