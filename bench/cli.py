@@ -3,6 +3,7 @@
     numaplane-bench run SCENARIO --policy NAME [--seed N] [--output table|json]
     numaplane-bench compare SCENARIO... --policies a,b,c [--seed N] [--plot FILE.png]
         [--balloons none,mom,numaplane]
+    numaplane-bench decision-time [--policies a,b] [--requests N] [--seed N]
     numaplane-bench list
 
 SCENARIO is a path to a YAML file or the name of one in bench/scenarios. Progress goes
@@ -205,6 +206,27 @@ def compare(
 
             plot_results([r for r, _ in results], plot)
         click.echo(f"plot written to {plot}", err=True)
+
+
+@main.command(name="decision-time")
+@click.option("--policies", default="numaplane", show_default=True,
+              help="Comma-separated policy names to time.")
+@click.option("--requests", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Requests timed per case and policy.")
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--output", type=OUTPUTS, default="table", show_default=True)
+def decision_time(policies: str, requests: int, seed: int, output: str) -> None:
+    """Time one placement decision: a VM on 1,000 hosts, a VM over 8 of 16 nodes."""
+    from bench.decision_time import record, run
+    from bench.decision_time import table as timing_table
+
+    names = [p.strip() for p in policies.split(",") if p.strip()]
+    _check_policies(names)
+    timings = run(names, requests=requests, seed=seed)
+    if output == "json":
+        click.echo(json.dumps([record(t) for t in timings], indent=2))
+    else:
+        _stdout().print(timing_table(timings))
 
 
 @main.command(name="list")
