@@ -44,7 +44,10 @@ from numaplane.v1.admin_pb2 import (
     ListHostsResponse,
     ListVmsRequest,
     ListVmsResponse,
+    MigrateVmRequest,
     PolicyResponse,
+    RebalanceRequest,
+    RebalanceResponse,
     RequestCommandRequest,
     RequestCommandResponse,
     SetBalloonAutoRequest,
@@ -73,6 +76,7 @@ from controller.admin_records import group_hosts, vm_statuses, vms_by_host
 from controller.admin_views import host_message, vm_message
 from controller.admin_vms import VmAdmin, placement_reason, unobserved_vms
 from controller.cluster_snapshot import snapshot_from_kvs
+from controller.rebalance.admin import RebalanceAdmin
 from controller.state import RecordError, decode, encode
 from controller.store.contract import (
     ClusterStore,
@@ -95,6 +99,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         self._watchers = 0
         self._balloons = BalloonAdmin(store, clock=clock)
         self._vms = VmAdmin(store, clock=clock)
+        self._rebalance = RebalanceAdmin(store, clock=clock)
 
     @property
     def watchers(self) -> int:
@@ -276,6 +281,21 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         async with _store_errors(context), _refusals(context):
             response = await self._vms.set_schedule(request)
         log.info("host %s: %s", request.host, request.action)
+        return response
+
+
+    # -- Rebalancing (rebalancing issue; controller.rebalance.admin) -------------------
+
+    async def Rebalance(self, request: RebalanceRequest, context: Context) -> RebalanceResponse:
+        async with _store_errors(context):
+            response = await self._rebalance.rebalance(request)
+        log.info("rebalance%s: %s", " (dry run)" if request.dry_run else "", response.message)
+        return response
+
+    async def MigrateVm(self, request: MigrateVmRequest, context: Context) -> VmIntentResponse:
+        async with _store_errors(context), _refusals(context):
+            response = await self._rebalance.migrate_vm(request)
+        log.info("VM move requested: %s", response.message)
         return response
 
 

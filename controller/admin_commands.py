@@ -80,6 +80,8 @@ def command_record(request: CommandRequest, entry: JournalEntry | None) -> Comma
         record.state = entry.state or REQUESTED
         record.epoch = entry.command.epoch
         record.message = entry.message
+        record.progress = entry.progress
+        record.progress_message = entry.progress_message
     return record
 
 

@@ -14,6 +14,9 @@
                                           (pending/sent/applied/failed)
     /numaplane/v1/requests/<id>           operator requests for a command, turned into commands
                                           by the leader
+    /numaplane/v1/moves/<vm>              the last move journaled for a VM (rebalancer or operator):
+                                          what its cool-down counts from
+    /numaplane/v1/rebalance/now           an operator's `rebalance now`; the leader runs a pass
     /numaplane/v1/leader                  election key; its create revision is the fencing epoch
     /numaplane/v1/config/policy           cluster-wide policy knobs
 """
@@ -31,6 +34,8 @@ LEADER = ROOT + "leader"
 POLICY = ROOT + "config/policy"
 CLAIMS = ROOT + "claims/"
 LEDGERS = ROOT + "ledgers/"
+MOVES = ROOT + "moves/"
+REBALANCE_NOW = ROOT + "rebalance/now"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -86,6 +91,10 @@ def host_commands(host: str) -> str:
 
 def command(host: str, command_id: str) -> str:
     return f"{COMMANDS}{host}/{command_id}"
+
+
+def vm_move(vm: str) -> str:
+    return f"{MOVES}{vm}"
 
 
 def request(request_id: str) -> str:

@@ -24,6 +24,7 @@ from controller.balloon_loop import BalloonLoop
 from controller.leader import LeaderElection
 from controller.placement_loop import PlacementLoop
 from controller.placement_state import PlacementTimings
+from controller.rebalance.loop import MANUAL_KINDS, RebalanceLoop
 from controller.settings import ControllerSettings
 from controller.state import RecordError, decode, encode
 from controller.store import ClusterStore, StoreError
@@ -67,6 +68,8 @@ class Reconciler:
             ),
         )
         self.loops.append(self.placement.run)
+        self.rebalance = RebalanceLoop(store, lambda: election.epoch)
+        self.loops.append(self.rebalance.run)
 
     async def run(self) -> None:
         """Work while leader; the caller cancels this when leadership ends."""
@@ -81,8 +84,8 @@ class Reconciler:
             except RecordError as e:
                 log.warning("%s", e)
                 continue
-            if req.command_id:
-                continue
+            if req.command_id or req.kind in MANUAL_KINDS:
+                continue  # journaled already, or a manual move (the rebalance loop's)
             await self._journal(req, ev.revision)
 
     async def _journal(self, req: state_pb2.CommandRequest, mod_revision: int) -> None:

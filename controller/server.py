@@ -72,9 +72,7 @@ class Controller:
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, link)
         admin = grpc.aio.server()
-        # VM, balloon, policy and rebalance RPCs arrive with their issues; until a method
-        # is implemented grpc answers it UNIMPLEMENTED.
-        servicer = AdminServicer(self.store)  # type: ignore[abstract]
+        servicer = AdminServicer(self.store)
         admin_pb2_grpc.add_AdminServicer_to_server(servicer, admin)
         health_pb2_grpc.add_HealthServicer_to_server(self._health, admin)
         self.link_port = _bind(link, self.settings.link_address)

@@ -35,6 +35,9 @@ from numaplane.v1.admin_pb2 import (
     ListBalloonsRequest,
     ListHostsRequest,
     ListVmsRequest,
+    MigrateVmRequest,
+    RebalanceRequest,
+    RebalanceResponse,
     RequestCommandRequest,
     SetBalloonAutoRequest,
     SetBalloonRequest,
@@ -129,6 +132,16 @@ class AdminClient:
     def set_host_schedule(self, host: str, action: str) -> HostScheduleResponse:
         request = SetHostScheduleRequest(host=host, action=action)
         return self._call(lambda: self._stub.SetHostSchedule(request, timeout=self.timeout))
+
+    def rebalance(self, *, dry_run: bool) -> RebalanceResponse:
+        request = RebalanceRequest(dry_run=dry_run)
+        return self._call(lambda: self._stub.Rebalance(request, timeout=self.timeout))
+
+    def migrate_vm(self, vm: str, *, nodes: tuple[int, ...] = (), host: str = "") -> (
+        VmIntentResponse
+    ):
+        request = MigrateVmRequest(vm=vm, nodes=list(nodes), host=host)
+        return self._call(lambda: self._stub.MigrateVm(request, timeout=self.timeout))
 
     def events(self, *, include_existing: bool, follow: bool) -> Iterator[Event]:
         """Cluster events; without `follow`, only the current state, then stop.

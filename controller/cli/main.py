@@ -35,6 +35,7 @@ from controller.cli.cmd_events import events
 from controller.cli.cmd_hosts import host, hosts
 from controller.cli.cmd_placement import cordon, create, delete, drain, explain, uncordon
 from controller.cli.cmd_policy import policy
+from controller.cli.cmd_rebalance import migrate, rebalance
 from controller.cli.cmd_vms import vm, vms
 from controller.cli.errors import EXIT_INTERRUPTED, EXIT_USAGE, CliError
 from controller.cli.session import CONTROLLER_ENV, DEFAULT_CONTROLLER, Session
@@ -154,6 +155,8 @@ def cli(ctx: click.Context, controller: str, timeout: float, debug: bool) -> Non
 for _command in (hosts, host, vms, vm, events, command, demo, balloon, policy):
     cli.add_command(_command)
 cli.add_command(explain)
+cli.add_command(rebalance)
+vm.add_command(migrate)
 for _sub in (create, delete):
     vm.add_command(_sub)
 for _sub in (cordon, uncordon, drain):

@@ -9,9 +9,8 @@ stored policy stays as it was.
 
 Defaults: the record is stored with every field written out, and read back over the
 defaults below, so an explicit 0 or false (idle_tax=0, balloon.enabled=false) survives
-while a field an older writer never wrote keeps its default. The rebalance section has
-no defaults here: its zero values mean "the rebalancer's default" (its settings module
-says which), so they are only range-checked.
+while a field an older writer never wrote keeps its default. The rebalance section's
+defaults are `RebalanceSettings`' (rebalancing is on unless turned off).
 """
 
 from __future__ import annotations
@@ -23,11 +22,12 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
-from numaplane.v1.state_pb2 import BalloonPolicyConfig, PolicyConfig
+from numaplane.v1.state_pb2 import BalloonPolicyConfig, PolicyConfig, RebalancePolicyConfig
 
-from common.units import SizeError, parse_size
+from common.units import MiB, SizeError, parse_size
 from controller.policy.balloon.settings import BalloonSettings
 from controller.policy.placement import DEFAULT_POLICY, PLACEMENT_POLICIES
+from controller.policy.rebalance.settings import RebalanceSettings
 
 SECTIONS = ("balloon", "rebalance")
 SIZE_FIELDS = frozenset({"balloon.max_step_bytes", "balloon.min_change_bytes"})
@@ -54,6 +54,36 @@ def default_policy() -> PolicyConfig:
             min_change_bytes=b.min_change_bytes,
             idle_tax=b.idle_tax,
         ),
+        rebalance=_rebalance_defaults(),
+    )
+
+
+def _rebalance_defaults() -> RebalancePolicyConfig:
+    r = RebalanceSettings()
+    return RebalancePolicyConfig(
+        enabled=r.enabled,
+        locality_threshold=r.locality_threshold,
+        bandwidth_mib_s=r.bandwidth_bytes_per_s // MiB,
+        cooldown_s=r.cooldown_s,
+        min_gain=r.min_gain,
+        period_s=r.period_s,
+        pressure_free_fraction=r.pressure_free_fraction,
+        pressure_grace_s=r.pressure_grace_s,
+    )
+
+
+def rebalance_settings(policy: PolicyConfig) -> RebalanceSettings:
+    """The rebalancer's settings from the (decoded, defaulted) policy record."""
+    r = policy.rebalance
+    return RebalanceSettings(
+        enabled=r.enabled,
+        locality_threshold=r.locality_threshold,
+        bandwidth_bytes_per_s=r.bandwidth_mib_s * MiB,
+        period_s=r.period_s,
+        cooldown_s=r.cooldown_s,
+        min_gain=r.min_gain,
+        pressure_free_fraction=r.pressure_free_fraction,
+        pressure_grace_s=r.pressure_grace_s,
     )
 
 
@@ -133,8 +163,15 @@ def validate(policy: PolicyConfig) -> None:
     r = policy.rebalance
     _fraction("rebalance.locality_threshold", r.locality_threshold)
     _fraction("rebalance.min_gain", r.min_gain)
-    if r.cooldown_s < 0 or not math.isfinite(r.cooldown_s):
-        raise PolicyError(f"rebalance.cooldown_s must be >= 0 (got {r.cooldown_s:g})")
+    _fraction("rebalance.pressure_free_fraction", r.pressure_free_fraction)
+    for name in ("cooldown_s", "pressure_grace_s"):
+        value = getattr(r, name)
+        if value < 0 or not math.isfinite(value):
+            raise PolicyError(f"rebalance.{name} must be >= 0 (got {value:g})")
+    if not (math.isfinite(r.period_s) and r.period_s > 0):
+        raise PolicyError(f"rebalance.period_s must be greater than zero (got {r.period_s:g})")
+    if r.bandwidth_mib_s <= 0:
+        raise PolicyError("rebalance.bandwidth_mib_s must be greater than zero")
 
 
 def balloon_settings(policy: PolicyConfig) -> BalloonSettings:

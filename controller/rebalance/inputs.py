@@ -1,0 +1,116 @@
+"""Everything one rebalancing pass reads, from one consistent read of the keyspace.
+
+From the snapshot (`controller.cluster_snapshot`) and `controller.cluster_view`: the
+`ClusterView`. Added here, because the view does not carry them:
+
+- the settings, from the policy record over its defaults (`controller.policy.config`);
+- when each VM last moved (`moves/<vm>`), for the cool-downs, with each record's
+  mod_revision — the next move of that VM is written guarded by it, so two leaders that
+  read the same snapshot cannot both move one VM;
+- the context (`RebalanceContext`): VMs' reservations (their specs), which hosts can
+  live-migrate (their Hello's capabilities), and which VMs are busy — a move, start or
+  stop of theirs is still open in the journal, or their spec is being deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from numaplane.v1.state_pb2 import RebalanceTrigger, VmMove
+
+from controller import keyspace
+from controller.cluster_snapshot import ClusterSnapshot, Versioned, snapshot_from_kvs
+from controller.cluster_view import build_view
+from controller.journal import OPEN_STATES
+from controller.policy.config import PolicyError, decode_policy, rebalance_settings
+from controller.policy.rebalance import RebalanceContext, RebalanceSettings
+from controller.policy.types import ClusterView
+from controller.state import RecordError, decode
+from controller.store import KV, ClusterStore
+
+log = logging.getLogger(__name__)
+
+MOVE_KINDS = frozenset({"migrate_memory", "set_vcpu_affinity", "live_migrate"})
+BUSY_KINDS = MOVE_KINDS | {"start_vm", "stop_vm"}
+
+
+@dataclass(frozen=True)
+class RebalanceInputs:
+    snapshot: ClusterSnapshot
+    settings: RebalanceSettings
+    view: ClusterView
+    context: RebalanceContext
+    moves: dict[str, Versioned[VmMove]]
+    trigger: Versioned[RebalanceTrigger] | None
+
+
+async def read_inputs(store: ClusterStore, now: float) -> RebalanceInputs:
+    kvs, revision = await store.get_prefix(keyspace.ROOT)
+    return inputs_from(kvs, revision, now)
+
+
+def inputs_from(kvs: list[KV], revision: int, now: float) -> RebalanceInputs:
+    snapshot = snapshot_from_kvs(kvs, revision)
+    moves: dict[str, Versioned[VmMove]] = {}
+    trigger: Versioned[RebalanceTrigger] | None = None
+    policy_text: str | None = None
+    for kv in kvs:
+        if kv.key.startswith(keyspace.MOVES):
+            try:
+                move = decode(VmMove, kv.value, key=kv.key)
+            except RecordError as e:
+                log.warning("%s", e)
+                continue
+            moves[kv.key[len(keyspace.MOVES) :]] = Versioned(move, kv.mod_revision)
+        elif kv.key == keyspace.REBALANCE_NOW:
+            try:
+                trigger = Versioned(decode(RebalanceTrigger, kv.value, key=kv.key), kv.mod_revision)
+            except RecordError as e:
+                log.warning("%s", e)
+        elif kv.key == keyspace.POLICY:
+            policy_text = kv.value
+    try:
+        policy = decode_policy(policy_text)
+    except PolicyError as e:
+        log.warning("rebalancing with the default policy: %s", e)
+        policy = decode_policy(None)
+    last_moved = {vm: m.value.at for vm, m in moves.items()}
+    view = build_view(snapshot, now=now, last_moved=last_moved)
+    return RebalanceInputs(
+        snapshot=snapshot,
+        settings=rebalance_settings(policy),
+        view=view,
+        context=context_of(snapshot),
+        moves=moves,
+        trigger=trigger,
+    )
+
+
+def context_of(snapshot: ClusterSnapshot) -> RebalanceContext:
+    reservations = {
+        name: vm.spec.value.reservation_bytes
+        for name, vm in snapshot.vms.items()
+        if vm.spec is not None
+    }
+    live = frozenset(
+        name
+        for name, host in snapshot.hosts.items()
+        if host.info is not None and host.info.capabilities.live_migration
+    )
+    busy = {
+        name for name, vm in snapshot.vms.items() if vm.spec is not None and vm.spec.value.deleted
+    }
+    for entry in snapshot.commands.values():
+        e = entry.value
+        kind = e.command.WhichOneof("kind")
+        if e.state in OPEN_STATES and kind in BUSY_KINDS:
+            busy.add(_vm_of(e.command, kind))
+    return RebalanceContext(
+        reservations=reservations, live_migration_hosts=live, busy=frozenset(busy)
+    )
+
+
+def _vm_of(command: object, kind: str) -> str:
+    body = getattr(command, kind)
+    return str(getattr(body, "vm", "") or getattr(body, "name", ""))
