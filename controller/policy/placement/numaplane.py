@@ -14,8 +14,11 @@ The cluster default (issue 4). For a request it:
    them: fewest nodes, smallest diameter, least CPU-loaded, best fit, hosts in use);
 4. if no host can hold the target and the VM has a smaller reservation, places it where
    its reservation fits and claims what room there is (memory overcommit);
-5. binds memory (claimed per node, in proportion to each node's room) and vCPUs (to the
-   set's CPUs, least-loaded node first) to the chosen set.
+5. binds memory to the chosen set and vCPUs to its CPUs (least-loaded node first),
+   claiming memory per node in proportion to each node's room — except for a VM with
+   fewer vCPUs than the set has nodes, whose vCPUs get a home on the node(s) with the
+   most room and whose memory is claimed there first (`numaplane_home.py`: first touch
+   puts it there, and the VM is as local as the set allows).
 
 Decision time is bounded: single nodes are checked on every host first without looking
 at distances; only if no host has a node big enough are multi-node sets searched, hosts
@@ -37,9 +40,9 @@ from controller.policy.placement.constraints import HostFilter, Rejection
 from controller.policy.placement.cpu_choice import cpus_of_nodes
 from controller.policy.placement.demand import MemoryDemand
 from controller.policy.placement.host_state import HostState
-from controller.policy.placement.memory_split import split_proportionally
 from controller.policy.placement.node_sets import FitNeed
 from controller.policy.placement.numaplane_fit import HostFit, Scored
+from controller.policy.placement.numaplane_home import split_home_first, vcpu_home
 from controller.policy.placement.numaplane_settings import NumaplaneSettings
 from controller.policy.types import (
     Candidate,
@@ -207,12 +210,14 @@ class NumaplanePlacement:
             target_bytes=demand.target_bytes,
             settings=self.settings,
         )
-        claims = split_proportionally(cost.claim_bytes, cost.nodes, fit.memory) or {}
+        home = vcpu_home(cost.nodes, request.vcpus, fit.memory, fit.host)
+        distance = fit.distance() if len(cost.nodes) > 1 else None
+        claims = split_home_first(cost.claim_bytes, cost.nodes, home, fit.memory, distance) or {}
         placement = Placement(
             host=fit.host.name,
             nodes=cost.nodes,
             memory_by_node=claims,
-            cpus=cpus_of_nodes(fit.host, cost.nodes),
+            cpus=cpus_of_nodes(fit.host, home),
             bind_memory=True,
         )
         k = len(cost.nodes)
