@@ -175,7 +175,7 @@ class AdminServer:
 @asynccontextmanager
 async def serve_admin(store: ClusterStore) -> AsyncIterator[AdminServer]:
     """A real grpc.aio server on a free loopback port with the admin servicer."""
-    servicer = AdminServicer(store)  # type: ignore[abstract]
+    servicer = AdminServicer(store)
     server = grpc.aio.server()
     admin_pb2_grpc.add_AdminServicer_to_server(servicer, server)
     port = server.add_insecure_port("127.0.0.1:0")
