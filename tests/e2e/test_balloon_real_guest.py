@@ -6,18 +6,21 @@ Inside, the guest copies its own /proc/meminfo to a directory shared with the ho
 every half second. Outside, a real etcd, a real controller and the real agent with the
 `qmp` backend (the linux backend's view of the QEMU process, the balloon over QMP).
 
-The SetBalloon command is journaled the way the reconciler journals commands
-(tests/support/balloon.py); the controller forwards it on the agent's stream, the agent
-applies it once through its qmp driver. Then: the guest's MemTotal, read inside the
-guest, shrinks by about the requested amount; the agent reports the balloon's actual
-size and the guest's own statistics, which agree with the guest's /proc/meminfo;
-deflating gives the memory back.
+The operator's command is the CLI's: `numaplane balloon set guest 512M --wait`. The
+controller records the target, its leader journals a SetBalloon, the replica holding the
+agent's stream forwards it, and the agent applies it once through its qmp driver. Then:
+the guest's MemTotal, read inside the guest, shrinks by about the requested amount; the
+agent reports the balloon's actual size (in etcd, and through `numaplane balloon show`)
+and the guest's own statistics, which agree with the guest's /proc/meminfo; setting it
+back to 1G gives the memory back.
 
 Skipped when virtme-ng (`vng`), QEMU or a kernel image is not installed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import shutil
 import signal
@@ -30,14 +33,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from common.vm import BalloonState
+from controller.cli.main import cli
 from controller.store.embedded_etcd import EmbeddedEtcd
 from controller.store.etcd import EtcdStore
 from controller.store.settings import EtcdSettings
 from hostagent.agent import Agent
 from hostagent.settings import AgentSettings
-from tests.support.balloon import command_entry, journal_set_balloon, observed_balloon
+from tests.support.balloon import observed_balloon
 from tests.support.cluster import Controller, controller_settings, running_agents, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -148,11 +153,20 @@ def about(value: int, expected: int) -> bool:
     return abs(value - expected) <= TOLERANCE
 
 
+async def numaplane(admin: str, *args: str) -> str:
+    """Run the `numaplane` CLI against the controller's admin address; its output."""
+    result = await asyncio.to_thread(
+        CliRunner().invoke, cli, ["--controller", admin, *args], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
 async def test_set_balloon_shrinks_the_real_guest_and_the_agent_reports_it(
     guest: Guest, etcd: EmbeddedEtcd, store: EtcdStore
 ) -> None:
     settings = controller_settings(etcd.endpoint, store.settings.namespace,
-                                   status_max_interval_s=1.0)
+                                   status_max_interval_s=1.0, balloon_period_s=0.5)
     agent_settings = AgentSettings(
         host="guesthost", controller=settings.link_address, backend="qmp",
         qmp_sockets=(f"guest={guest.qmp_socket}",), balloon_stats_period_s=1,
@@ -180,16 +194,18 @@ async def test_set_balloon_shrinks_the_real_guest_and_the_agent_reports_it(
         assert at_rest is not None and at_rest.driver == "qmp"
         assert at_rest.capabilities.guest_stats
 
-        # Inflate: the guest is asked to live in TARGET bytes.
-        inflate = await journal_set_balloon(ctl, store, "guesthost", "guest", TARGET)
+        admin = f"127.0.0.1:{ctl.admin_port}"
+        # Inflate: the guest is asked to live in TARGET bytes. --wait returns once the
+        # agent has applied the command (QEMU took the target; the guest then inflates).
+        said = await numaplane(admin, "balloon", "set", "guest", "512M", "--wait",
+                               "--wait-timeout", str(STEP_BOUND_S))
+        assert "applied on guesthost" in said, said
 
         async def guest_shrunk() -> bool:
             now = guest.meminfo()
             return now is not None and now["MemTotal"] <= before["MemTotal"] - TARGET + TOLERANCE
 
         await wait_for(guest_shrunk, timeout=STEP_BOUND_S, every=0.5)
-        entry = await command_entry(store, "guesthost", inflate)
-        assert entry is not None and entry.state == "applied", entry
         after = guest.meminfo()
         assert after is not None
         requested = GUEST_MEMORY - TARGET
@@ -212,9 +228,14 @@ async def test_set_balloon_shrinks_the_real_guest_and_the_agent_reports_it(
         await wait_for(guest_stats_agree, timeout=STEP_BOUND_S)
         reported = await observed_balloon(store, "guest")
         assert reported is not None
+        shown = json.loads(await numaplane(admin, "balloon", "show", "guest", "-o", "json"))
+        assert shown["driver"] == "qmp" and shown["target_bytes"] == TARGET
+        assert about(shown["actual_bytes"], TARGET) and shown["max_bytes"] == GUEST_MEMORY
+        assert shown["guest"] is not None
 
         # Deflate: the memory comes back.
-        await journal_set_balloon(ctl, store, "guesthost", "guest", GUEST_MEMORY)
+        await numaplane(admin, "balloon", "set", "guest", "1G", "--wait",
+                        "--wait-timeout", str(STEP_BOUND_S))
 
         async def guest_restored() -> bool:
             now = guest.meminfo()
