@@ -1,8 +1,11 @@
 """One balloon API for every hypervisor: the driver contract and its drivers.
 
 Drivers: `libvirt_balloon` (KVM/QEMU and Xen through libvirt; needs libvirt-python, so it
-is imported only by who uses it), `qmp_balloon` (QEMU's monitor, no libvirt) and
-`sim_balloon` (the simulator). `command` is the agent's SetBalloon handler.
+and `libvirt_domains`, the libvirt backend's per-domain drivers, are imported only by
+who uses them), `qmp_balloon` (QEMU's monitor, no libvirt) and `sim_balloon` (the
+simulator). Backends hand out drivers through `Backend.balloon(vm)` and put
+`observe_balloon(driver)` in every VM's observation; `command` is the agent's SetBalloon
+handler.
 """
 
 from hostagent.balloon.contract import (
