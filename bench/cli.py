@@ -5,6 +5,7 @@
         [--balloons none,mom,numaplane]
     numaplane-bench decision-time [--policies a,b] [--requests N] [--seed N]
     numaplane-bench list
+    numaplane-bench rebalance SCENARIO... [--policies ...] [--plot FILE.png]  (bench.rebalance_cli)
 
 SCENARIO is a path to a YAML file or the name of one in bench/scenarios. Progress goes
 to stderr (when it is a terminal); results to stdout. A bad scenario or policy name
@@ -238,3 +239,12 @@ def list_() -> None:
     click.echo(
         "rebalancers: " + ", ".join(rebalancer_names()) + " (compose: PLACEMENT+REBALANCER)"
     )
+
+
+def _add_rebalance() -> None:
+    from bench.rebalance_cli import rebalance  # the rebalancing figures (issue 6)
+
+    main.add_command(rebalance)
+
+
+_add_rebalance()
