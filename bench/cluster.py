@@ -158,6 +158,9 @@ class SimCluster:
             working_set_bytes=_given(change.working_set_bytes, old.working_set_bytes),
             cpu_utilization=_given(change.cpu_utilization, old.cpu_utilization),
         )
+        if change.guest_memory_bytes is not None:  # at most its configured memory
+            target = min(change.guest_memory_bytes, vm.spec.request.memory_bytes)
+            self.hosts[vm.host].set_balloon_target(change.vm, target)
         if change.working_set_bytes is not None:
             self.hosts[vm.host].set_working_set(change.vm, change.working_set_bytes)
         self.workload_epoch[vm.host] += 1

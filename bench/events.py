@@ -45,6 +45,9 @@ class WorkloadChange:
     memory_intensity: float | None = None
     working_set_bytes: int | None = None
     cpu_utilization: float | None = None
+    guest_memory_bytes: int | None = None
+    """The guest's memory (its balloon target) changes: growing, it touches the new memory
+    where its vCPUs run — how a VM's working set grows into memory it was not using."""
     line: int = 0
 
 

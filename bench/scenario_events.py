@@ -94,6 +94,7 @@ def _read_set_workload(fields: Fields, at: float, line: int) -> WorkloadChange:
         memory_intensity=fields.optional("memory_intensity", number(0, maximum=1)),
         working_set_bytes=read_bytes(fields, "working_set", required=False),
         cpu_utilization=fields.optional("cpu_utilization", number(above=0, maximum=1)),
+        guest_memory_bytes=read_bytes(fields, "guest_memory", required=False),
         line=line,
     )
     fields.finish()

@@ -83,12 +83,16 @@ class PlacementLoop:
         timings: PlacementTimings | None = None,
         *,
         tick_s: float = 1.0,
+        min_pass_interval_s: float = 0.05,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._epoch = epoch
         self.timings = timings or PlacementTimings()
         self._tick_s = tick_s
+        self._min_interval_s = min_pass_interval_s
+        """Passes start at most this often: under a stream of status writes (every host
+        reports) the loop batches them instead of re-reading etcd back to back."""
         self._clock = clock
         self._wake = asyncio.Event()
 
@@ -119,6 +123,7 @@ class PlacementLoop:
                 continue
             if result.conflicts:
                 self._wake.set()  # lost a race: decide again from a fresh snapshot
+            await asyncio.sleep(self._min_interval_s)
 
     async def pass_once(self) -> PassResult:
         """One pass over every VM (public so that tests can drive passes by hand)."""

@@ -12,8 +12,11 @@ wrappers for these; libnuma's are thin wrappers around the same calls):
 - `set_mempolicy(2)`: the calling thread's policy for new pages (tests use it to put a
   stand-in VM's memory on a chosen node).
 
-Moving another process's pages needs the same user (or CAP_SYS_NICE); `MPOL_MF_MOVE`
-moves only pages mapped by that process alone, as libvirt and numad do.
+Moving another process's pages needs the same user (or CAP_SYS_NICE). Pages it shares
+with other processes (its binary, libraries) move only with `MPOL_MF_MOVE_ALL`, which
+needs CAP_SYS_NICE: the agent asks for it when it runs as root — what `migrate_pages(2)`,
+and so numad, does for a privileged caller — and `MPOL_MF_MOVE` (its own pages only)
+otherwise.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ MPOL_DEFAULT = 0
 MPOL_PREFERRED = 1
 MPOL_BIND = 2
 MPOL_MF_MOVE = 1 << 1
+MPOL_MF_MOVE_ALL = 1 << 2
 MAX_NODES = 1024
 """Size of the node masks passed to the kernel (bits); more than any machine has."""
 
@@ -79,7 +83,9 @@ def move_pages(
     pages = (ctypes.c_void_p * count)(*addresses)
     status = (ctypes.c_int * count)()
     targets = (ctypes.c_int * count)(*nodes) if nodes is not None else None
-    flags = MPOL_MF_MOVE if nodes is not None else 0
+    flags = 0
+    if nodes is not None:
+        flags = MPOL_MF_MOVE_ALL if os.geteuid() == 0 else MPOL_MF_MOVE
     _check(
         "move_pages",
         _syscall(

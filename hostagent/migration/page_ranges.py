@@ -32,10 +32,16 @@ class PageRange:
         return sum(p for n, p in self.pages_by_node.items() if n not in nodes)
 
     def addresses(self, chunk: int) -> Iterator[list[int]]:
-        """The range's page addresses, `chunk` at a time."""
+        """The range's page addresses, at most `chunk` at a time, in chunks aligned to
+        `chunk` pages: a transparent huge page (2 MiB, 512 base pages) then lies in one
+        chunk, and moving it whole with its first address is counted in that chunk."""
         step = self.page_size
-        for first in range(self.start, self.end, step * chunk):
-            yield list(range(first, min(self.end, first + step * chunk), step))
+        span = step * chunk
+        first = self.start
+        while first < self.end:
+            last = min(self.end, (first // span + 1) * span)
+            yield list(range(first, last, step))
+            first = last
 
 
 def read_page_ranges(pid: int, proc_root: Path, default_page_size: int) -> list[PageRange]:

@@ -67,8 +67,14 @@ async def cluster(etcd: EmbeddedEtcd, store: EtcdStore, hosts: int = 2) -> Async
             await admin.close()
 
 
-def vm(name: str, vcpus: int, memory: int, **kw: object) -> admin_pb2.CreateVmRequest:
-    return admin_pb2.CreateVmRequest(name=name, vcpus=vcpus, memory_bytes=memory, **kw)  # type: ignore[arg-type]
+def vm(name: str, vcpus: int, memory: int) -> admin_pb2.CreateVmRequest:
+    return admin_pb2.CreateVmRequest(name=name, vcpus=vcpus, memory_bytes=memory)
+
+
+async def placed_on(store: EtcdStore, name: str) -> str:
+    placement = (await read_snapshot(store)).vms[name].placement
+    assert placement is not None
+    return placement.value.host
 
 
 async def test_create_runs_on_the_chosen_nodes_then_delete_removes_it(
@@ -141,8 +147,7 @@ async def test_cordoned_and_draining_hosts_take_no_new_vm(
             assert await c.admin.create(vm(f"a{i}", 1, GiB)) == ""
         for i in range(3):
             await c.wait_state(f"a{i}", "running")
-        snap = await read_snapshot(store)
-        assert {snap.vms[f"a{i}"].placement.value.host for i in range(3)} == {"h1"}  # type: ignore[union-attr]
+        assert {await placed_on(store, f"a{i}") for i in range(3)} == {"h1"}
 
         await schedule(admin_pb2.SetHostScheduleRequest(host="h1", action="drain"))
         assert await c.admin.create(vm("b", 1, GiB)) == ""
@@ -154,13 +159,12 @@ async def test_cordoned_and_draining_hosts_take_no_new_vm(
             "h1": "not schedulable (state draining)",
         }
         # Draining moves nothing by itself (rebalancing does): a0..a2 stay on h1.
-        assert (await read_snapshot(store)).vms["a0"].placement.value.state == "running"  # type: ignore[union-attr]
+        assert await c.state("a0") == "running" and await placed_on(store, "a0") == "h1"
 
         reply = await schedule(admin_pb2.SetHostScheduleRequest(host="h0", action="uncordon"))
         assert not reply.cordoned
         await c.wait_state("b", "running")
-        snap = await read_snapshot(store)
-        assert snap.vms["b"].placement.value.host == "h0"  # type: ignore[union-attr]
+        assert await placed_on(store, "b") == "h0"
         assert keyspace.host_schedule("h0") not in {
             kv.key for kv in (await store.get_prefix(keyspace.HOSTS))[0]
         }

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -31,6 +32,8 @@ SHAPES: Sequence[Topology] = (
     topology([4] * 4, [4] * 4, socket_distances(2, 2, 12, 32)),
 )
 SETTINGS = RebalanceSettings(bandwidth_bytes_per_s=512 * MiB, period_s=10.0)
+SPREAD = RebalanceSettings(bandwidth_bytes_per_s=512 * MiB, period_s=10.0, allow_spread=True)
+BOTH = pytest.mark.parametrize("s", [SETTINGS, SPREAD], ids=["compact", "spread"])
 UNIT = 256 * MiB
 
 
@@ -118,23 +121,29 @@ def _reservations(world: World, data: st.DataObject) -> dict[str, int]:
     }
 
 
-@settings(max_examples=150, deadline=None)
-@given(worlds(), st.data())
-def test_one_pass_keeps_every_invariant(world: World, data: st.DataObject) -> None:
+@BOTH
+@settings(max_examples=100, deadline=None)
+@given(world=worlds(), data=st.data())
+def test_one_pass_keeps_every_invariant(
+    s: RebalanceSettings, world: World, data: st.DataObject
+) -> None:
     busy = frozenset(n for n in world.vms if data.draw(st.integers(0, 9)) == 0)
     ctx = RebalanceContext(busy=busy, reservations=_reservations(world, data))
-    r = NumaplaneRebalancer(SETTINGS)
+    r = NumaplaneRebalancer(s)
     r.plan(world.view(), ctx)  # pressure, if any, starts being counted here
     world.now += SETTINGS.pressure_grace_s
     actions = r.plan(world.view(), ctx)
     _check_pass(world, actions, busy)
 
 
-@settings(max_examples=80, deadline=None)
-@given(worlds(), st.data())
-def test_repeated_passes_converge_and_then_stay_quiet(world: World, data: st.DataObject) -> None:
+@BOTH
+@settings(max_examples=60, deadline=None)
+@given(world=worlds(), data=st.data())
+def test_repeated_passes_converge_and_then_stay_quiet(
+    s: RebalanceSettings, world: World, data: st.DataObject
+) -> None:
     ctx = RebalanceContext(reservations=_reservations(world, data))
-    r = NumaplaneRebalancer(SETTINGS)
+    r = NumaplaneRebalancer(s)
     planned: dict[str, int] = {}
     start = world.now
     quiet = 0

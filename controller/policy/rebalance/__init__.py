@@ -14,10 +14,15 @@ from controller.policy.rebalance.context import RebalanceContext
 from controller.policy.rebalance.planner import NumaplaneRebalancer, PlannedAction
 from controller.policy.rebalance.settings import RebalanceSettings
 
+def _spreading() -> NumaplaneRebalancer:
+    return NumaplaneRebalancer(RebalanceSettings(allow_spread=True))
+
+
 REBALANCE_POLICIES: Mapping[str, Callable[[], NumaplaneRebalancer]] = MappingProxyType(
-    {"numaplane": NumaplaneRebalancer}
+    {"numaplane": NumaplaneRebalancer, "numaplane-spread": _spreading}
 )
-"""Rebalancers by name (the bench composes them with placement policies)."""
+"""Rebalancers by name (the bench composes them with placement policies);
+`numaplane-spread` is the same with `allow_spread` (see its settings)."""
 
 __all__ = [
     "REBALANCE_POLICIES",

@@ -134,8 +134,12 @@ class HostModel:
 
     def room(self, node: int) -> int:
         """Memory a move may still put on `node` (its free memory minus the headroom)."""
+        return max(0, self.slack(node))
+
+    def slack(self, node: int) -> int:
+        """Free memory minus the headroom: negative when the node is already inside it."""
         n = self.nodes[node]
-        return max(0, n.free - int(n.total * self.headroom_fraction))
+        return n.free - int(n.total * self.headroom_fraction)
 
     def cpu_capacity(self, node: int) -> float:
         n = self.nodes[node]

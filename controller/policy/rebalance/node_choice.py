@@ -17,7 +17,12 @@ from __future__ import annotations
 
 import math
 
-from controller.policy.placement.node_sets import FitNeed, compact_fitting_sets, submatrix
+from controller.policy.placement.node_sets import (
+    FitNeed,
+    compact_fitting_sets,
+    minimum_size,
+    submatrix,
+)
 from controller.policy.rebalance.host_model import HostModel, VmState
 
 
@@ -46,6 +51,18 @@ def compact_home(
         return (vm.outside(nodes), load / capacity, nodes)
 
     return min(sets, key=key)
+
+
+def needed_nodes(model: HostModel, vm: VmState) -> int:
+    """The fewest nodes the VM's shape needs on an empty host of this topology (memory and
+    vCPUs, largest nodes first): more than that, and it is spread for no reason."""
+    ids = list(model.target_ids)
+    if not ids:
+        return 1
+    totals = {n: model.nodes[n].total for n in ids}
+    cpus = {n: math.floor(model.cpu_capacity(n)) for n in ids}
+    found = minimum_size(ids, totals, cpus, FitNeed(memory_bytes=vm.resident, cpus=vm.vcpus))
+    return found if found is not None else len(ids)
 
 
 def memory_nodes(model: HostModel, vm: VmState, share: float) -> tuple[int, ...]:

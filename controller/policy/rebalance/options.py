@@ -8,13 +8,26 @@ Locality (a VM under the threshold), in this order:
    binding where its vCPUs run, if they have room (the vCPUs are then bound to those
    nodes: within the binding, never outside it).
 2. **The compact home.** Otherwise (unbound, or its bound nodes are full) the VM moves,
-   memory and vCPUs, to the fewest nearest nodes with room for both (`node_choice`).
-   When its memory is already there this is a vCPU re-binding and moves no byte.
+   memory and vCPUs, to the fewest nearest nodes with room for both (`node_choice`) —
+   if they are no more nodes than its size needs (more would only spread it). When its
+   memory is already there this is a vCPU re-binding and moves no byte.
 3. **vCPUs follow memory.** A bound VM whose nodes are full and that fits nowhere else
    as a whole gets its vCPUs re-bound to the nodes holding most of its memory, if they
-   have CPU room: that is the only move left that makes it local.
+   have CPU room and are no more nodes than the VM needs: spreading its vCPUs over
+   more nodes would raise the locality figure while each vCPU still reached most of
+   the memory remotely.
+   Before giving up on a bound VM whose node is full, a smaller VM on that node that
+   has a compact home elsewhere may move there first to make room (`make_room_move`);
+   the next step of the pass then moves the first VM's memory home.
 4. **Pin where it runs.** An unbound VM that fits nowhere as a whole moves its memory to
    the nodes its vCPUs ran on, and is bound there (no CPU load moves).
+
+Compaction (a VM spread over more nodes than its size needs, e.g. an unbound VM the
+scheduler spread): it moves to its compact home when that raises its *access* locality
+— the share of memory on each vCPU's own node — by at least `min_gain`. Its locality
+figure is often already 1.0 (memory and vCPUs on the same two nodes), but each vCPU
+reaches half of the memory remotely, and the room it frees on the other node is what
+lets the next VM that grows be local.
 
 CPU balance (a node above its vCPU limit): a VM loading that node moves to the compact
 home elsewhere that keeps every node within its limit.
@@ -31,7 +44,12 @@ from typing import Literal
 
 from common.units import format_size
 from controller.policy.rebalance.host_model import HostModel, VmState
-from controller.policy.rebalance.node_choice import compact_home, cpu_room_for, memory_nodes
+from controller.policy.rebalance.node_choice import (
+    compact_home,
+    cpu_room_for,
+    memory_nodes,
+    needed_nodes,
+)
 from controller.policy.rebalance.settings import RebalanceSettings
 
 Kind = Literal["memory", "affinity"]
@@ -74,6 +92,8 @@ def locality_move(model: HostModel, vm: VmState, s: RebalanceSettings) -> Move |
                 f"where its bound vCPUs run",
             )  # fmt: skip
     home = compact_home(model, vm)
+    if home is not None and len(home) > needed_nodes(model, vm) and not s.allow_spread:
+        home = None  # no room for it as compact as it could be: spreading it is no fix
     if home is not None and worth(resident):
         cost = vm.outside(home)
         if cost == 0:
@@ -90,7 +110,13 @@ def locality_move(model: HostModel, vm: VmState, s: RebalanceSettings) -> Move |
     if vm.bound:
         held = memory_nodes(model, vm, s.locality_threshold)
         after = vm.local_bytes(n for n in held if model.nodes[n].cpus > 0)
-        if held != tuple(sorted(vm.running)) and cpu_room_for(model, vm, held) and worth(after):
+        compact = len(held) <= needed_nodes(model, vm) or s.allow_spread
+        if (
+            compact
+            and held != tuple(sorted(vm.running))
+            and cpu_room_for(model, vm, held)
+            and worth(after)
+        ):
             return Move(
                 vm.name, "affinity", held, 0, after - before,
                 f"{why}: its bound nodes have no room for its memory; re-bind its vCPUs to "
@@ -106,6 +132,74 @@ def locality_move(model: HostModel, vm: VmState, s: RebalanceSettings) -> Move |
             f"{_ids(running)}, where its vCPUs run, and bind it there",
         )  # fmt: skip
     return None
+
+
+def make_room_move(
+    model: HostModel, vm: VmState, movable: set[str], s: RebalanceSettings
+) -> Move | None:
+    """Move another VM off the single node where `vm`'s bound vCPUs run, so that `vm`'s
+    memory fits there; None when option 1 needs no room made, or no VM can leave."""
+    resident = vm.resident
+    if not vm.bound or resident == 0 or vm.locality >= s.locality_threshold:
+        return None
+    home = [n for n in vm.running & vm.view.cpu_nodes if model.is_target(n)]
+    if len(home) != 1:
+        return None
+    node = home[0]
+    shortfall = vm.outside(home) - model.slack(node)
+    gain = resident - vm.local_bytes(vm.running)
+    if shortfall <= 0 or gain < s.min_gain * resident:
+        return None
+    others = sorted(
+        (o for o in model.vms.values() if o is not vm and o.name in movable and not o.moved),
+        key=lambda o: (o.resident, o.name),
+    )
+    for other in others:
+        if other.memory.get(node, 0) < shortfall:
+            continue
+        target = compact_home(model, other, exclude=frozenset({node}))
+        if target is None or len(target) > needed_nodes(model, other):
+            continue
+        cost = other.outside(target)
+        return Move(
+            other.name, "memory", target, cost, gain,
+            f"make room on node {node} for {vm.name} (locality {vm.locality:.0%}): move "
+            f"{other.name} to nodes {_ids(target)}, {format_size(cost)} to copy",
+        )  # fmt: skip
+    return None
+
+
+def compaction_move(model: HostModel, vm: VmState, s: RebalanceSettings) -> Move | None:
+    """Bring a VM spread over more nodes than it needs onto its compact home."""
+    running = [n for n in vm.running if model.is_target(n)]
+    resident = vm.resident
+    if resident == 0 or len(running) <= needed_nodes(model, vm):
+        return None
+    home = compact_home(model, vm)
+    if home is None or len(home) >= len(running):
+        return None
+    before = access_locality(vm.memory, running)
+    gain = resident * (1.0 / len(home) - before)
+    if gain < s.min_gain * resident:
+        return None
+    cost = vm.outside(home)
+    why = (
+        f"{vm.name} is spread over nodes {_ids(tuple(sorted(running)))} "
+        f"(access locality {before:.0%}) but fits on {len(home)}"
+    )
+    if cost == 0:
+        bind = f"bind its {vm.vcpus} vCPUs to nodes {_ids(home)}, which hold its memory"
+        return Move(vm.name, "affinity", home, 0, gain, f"{why}: {bind}")
+    move = f"move it to nodes {_ids(home)}; {format_size(cost)} to copy"
+    return Move(vm.name, "memory", home, cost, gain, f"{why}: {move}")
+
+
+def access_locality(memory: dict[int, int], running: list[int]) -> float:
+    """Share of accesses a vCPU makes to its own node, vCPUs spread evenly over `running`."""
+    total = sum(memory.values())
+    if total <= 0 or not running:
+        return 1.0 if total <= 0 else 0.0
+    return sum(memory.get(n, 0) for n in running) / (total * len(running))
 
 
 def balance_move(model: HostModel, vm: VmState, node: int, s: RebalanceSettings) -> Move | None:

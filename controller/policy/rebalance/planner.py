@@ -8,17 +8,19 @@ A pass, per host that is up:
    copy nothing, first — while the host's migration budget (`budget`) allows. After each
    accepted move the host model changes and the remaining VMs' moves are recomputed, so
    two VMs are never sent into the same free memory.
-2. **CPU balance.** While a node carries more vCPUs than its limit, the VM whose move
-   relieves it most per byte goes to nodes with CPU room.
-3. **Host pressure.** A host short of memory that ballooning cannot free within the VMs'
+2. **Compaction.** With the budget left, VMs spread over more nodes than they need move
+   to their compact home, by access locality gained per byte.
+3. **CPU balance.** While a node carries more vCPUs than its limit (with tolerance),
+   the VM whose move relieves it most per byte goes to nodes with CPU room.
+4. **Host pressure.** A host short of memory that ballooning cannot free within the VMs'
    reservations, for long enough, sends one VM to another host (`pressure`).
 
 Why it converges and cannot ping-pong: every move leaves its VM with at least the
 locality it had (1.0 for memory moves) and never takes a node over its CPU limit or past
-its memory headroom, and every move strictly improves something — a VM's locality by at
-least `min_gain`, a node's overload, or a host's pressure. On a steady cluster each
-quantity can improve only finitely often, and the cool-down keeps a moved VM still while
-the effects of its move are observed.
+its memory headroom, and every move strictly improves something — a VM's locality or
+its access locality by at least `min_gain` of its memory, a node's overload, or a host's
+pressure. On a steady cluster each quantity can improve only finitely often, and the
+cool-down keeps a moved VM still while the effects of its move are observed.
 
 The object keeps state between passes — each host's budget bucket and when each host's
 pressure began — so the controller keeps one for as long as it leads, and the benchmark
@@ -33,7 +35,13 @@ from dataclasses import dataclass
 from controller.policy.rebalance.budget import MigrationBudget
 from controller.policy.rebalance.context import RebalanceContext
 from controller.policy.rebalance.host_model import HostModel, VmState
-from controller.policy.rebalance.options import Move, balance_move, locality_move
+from controller.policy.rebalance.options import (
+    Move,
+    balance_move,
+    compaction_move,
+    locality_move,
+    make_room_move,
+)
 from controller.policy.rebalance.pressure import arrival_split, choose_host_move, pressure_of
 from controller.policy.rebalance.settings import RebalanceSettings
 from controller.policy.types import (
@@ -94,6 +102,7 @@ class NumaplaneRebalancer:
         for model in models.values():
             eligible = [vm for vm in model.vms.values() if self._may_move(vm, cluster, ctx)]
             out += self._locality(model, eligible)
+            out += self._compaction(model, eligible)
             out += self._balance(model, eligible)
         out += self._host_moves(models, cluster, ctx)
         return out
@@ -101,15 +110,21 @@ class NumaplaneRebalancer:
     def _needs_model(self, host: HostView) -> bool:
         """Cheap test on the view: could this host have a move?
 
-        A host needs the full model when a VM is under the threshold or a node may be out
-        of balance (load counted as `HostModel` counts it). Skipping the rest keeps a pass
+        A host needs the full model when a VM is under the threshold, a VM spread over
+        nodes would fit on one, or a node may be out of balance (load counted as
+        `HostModel` counts it). Skipping the rest keeps a pass
         over a large, mostly settled cluster fast.
         """
         s = self.settings
         load: dict[int, float] = {}
+        biggest = max(n.memory_total_bytes for n in host.topology.nodes)
+        most_cpus = max(len(n.cpus) for n in host.topology.nodes)
         for vm in host.vms:
             if vm.locality < s.locality_threshold:
                 return True
+            spread = len(vm.running_nodes) > 1 and vm.vcpus <= most_cpus * s.cpu_overcommit
+            if spread and sum(vm.memory_by_node.values()) <= biggest:
+                return True  # a compaction candidate (it would fit on one node)
             nodes = vm.running_nodes or vm.cpu_nodes
             for n in nodes:
                 load[n] = load.get(n, 0.0) + vm.vcpus / len(nodes)
@@ -126,7 +141,22 @@ class NumaplaneRebalancer:
 
     def _locality(self, model: HostModel, eligible: list[VmState]) -> list[PlannedAction]:
         s = self.settings
-        return self._greedy(model, eligible, lambda vm: locality_move(model, vm, s))
+        out = self._greedy(model, eligible, lambda vm: locality_move(model, vm, s))
+        # Then VMs whose own node is full: another VM leaves it first, then they move.
+        movable = {vm.name for vm in eligible}
+        for _ in range(MAX_MOVES_PER_HOST):
+            step = self._greedy(
+                model, eligible, lambda vm: make_room_move(model, vm, movable, s), limit=1
+            )
+            if not step:
+                break
+            out += step
+            out += self._greedy(model, eligible, lambda vm: locality_move(model, vm, s))
+        return out
+
+    def _compaction(self, model: HostModel, eligible: list[VmState]) -> list[PlannedAction]:
+        s = self.settings
+        return self._greedy(model, eligible, lambda vm: compaction_move(model, vm, s))
 
     def _balance(self, model: HostModel, eligible: list[VmState]) -> list[PlannedAction]:
         s = self.settings

@@ -44,6 +44,11 @@ class RebalanceSettings:
     bandwidth and buys only CPU time, so mild overcommit is left to the host's scheduler
     (in the benchmark, balancing at 0 or 50 % tolerance copied 8-15 times the bytes on
     churn-cluster and lowered mean throughput; it helped only parallel-boot)."""
+    allow_spread: bool = False
+    """Let a VM whose compact home has no room have its vCPUs spread over the nodes that
+    hold its memory. That raises its locality figure to 1.0 but not its speed: each vCPU
+    still reaches the other nodes' memory remotely (access locality falls), so by default
+    it is refused and such a VM waits for room. (The benchmark's `numaplane-spread`.)"""
     node_headroom_fraction: float = 0.02
     """Share of each node's memory a move leaves free (the kernel's reserves, page cache)."""
     pressure_free_fraction: float = 0.05
