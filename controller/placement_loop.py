@@ -1,8 +1,9 @@
 """The leader's placement loop: specs in, claims and StartVm/StopVm commands out.
 
 Level-triggered. A watch on the keyspace wakes the loop whenever a spec, placement,
-claim, VM status, host record, command or the policy config changes, and a timer wakes
-it every `tick_s` for timeouts and retries. Each pass reads one snapshot
+claim, VM status, host record, command or the policy config changes, and, while some VM
+waits on the clock (a start or stop in flight, a retry due), a timer wakes it every
+`tick_s` for timeouts and retries; an idle cluster costs no reads. Each pass reads one snapshot
 (`controller.cluster_snapshot`), asks `controller.placement_state.next_step` what every
 VM needs, and carries it out as one guarded transaction per VM
 (`controller.placement_txn`). Nothing is remembered between passes but the wake-up
@@ -43,6 +44,7 @@ from controller.placement_state import (
     Stop,
     Wait,
     next_step,
+    retryable,
 )
 from controller.placement_txn import (
     Txn,
@@ -73,6 +75,9 @@ class PassResult:
     stopped: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     conflicts: int = 0
+    timed: bool = False
+    """Some VM waits on the clock (a start or stop in flight, a retry due later): the
+    loop wakes on its timer as well as on changes. Otherwise only a change wakes it."""
 
 
 class PlacementLoop:
@@ -107,11 +112,12 @@ class PlacementLoop:
                 self._wake.set()
 
     async def _work(self) -> None:
+        timed = True
         while True:
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
             # that arrives as the event fires, and the loop would outlive its owner.
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._tick_s):
+                async with asyncio.timeout(self._tick_s if timed else None):
                     await self._wake.wait()
             self._wake.clear()
             try:
@@ -121,6 +127,7 @@ class PlacementLoop:
                 await asyncio.sleep(self._tick_s)
                 self._wake.set()
                 continue
+            timed = result.timed
             if result.conflicts:
                 self._wake.set()  # lost a race: decide again from a fresh snapshot
             await asyncio.sleep(self._min_interval_s)
@@ -134,6 +141,7 @@ class PlacementLoop:
         for name in sorted(snapshot.vms):
             vm = snapshot.vms[name]
             step = next_step(vm, snapshot, now, self.timings)
+            result.timed = result.timed or _on_the_clock(vm)
             if isinstance(step, Decide):
                 decisions.append(name)
             elif not isinstance(step, Wait):
@@ -231,6 +239,11 @@ class PlacementLoop:
 
     async def _apply(self, txn: Txn) -> bool:
         return await self._store.txn_put_many(txn.writes, txn.deletes) is not None
+
+
+def _on_the_clock(vm: VmRecord) -> bool:
+    p = vm.placement.value if vm.placement is not None else None
+    return p is not None and (p.state in ("starting", "stopping") or retryable(p))
 
 
 def _age_key(vm: VmRecord | None, name: str) -> tuple[float, str]:
