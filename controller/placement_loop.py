@@ -127,7 +127,9 @@ class PlacementLoop:
                 await asyncio.sleep(self._tick_s)
                 self._wake.set()
                 continue
-            timed = result.timed
+            # What this pass started (a claim, a stop, a retryable failure) may wait on
+            # the clock too; the next pass recomputes it from the records.
+            timed = result.timed or bool(result.claimed or result.released or result.stopped)
             if result.conflicts:
                 self._wake.set()  # lost a race: decide again from a fresh snapshot
             await asyncio.sleep(self._min_interval_s)
