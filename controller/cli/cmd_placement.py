@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 
 import click
+import grpc
 from numaplane.v1.admin_pb2 import CreateVmRequest, Vm
 
 from controller.cli.errors import CliError
@@ -216,7 +217,8 @@ def _wait_gone(session: Session, name: str, timeout: float) -> None:
         try:
             vm = session.client.get_vm(name)
         except CliError as e:
-            if "unknown VM" in str(e):
+            cause = e.__cause__
+            if isinstance(cause, grpc.Call) and cause.code() == grpc.StatusCode.NOT_FOUND:
                 click.echo(f"VM {name} deleted")
                 return
             raise
