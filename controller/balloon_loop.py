@@ -8,6 +8,10 @@ VM whose desired target differs from its current one (`balloon_view.VmBalloon
 the host's stream forwards and the agent applies once (its id) under the leader's
 fencing epoch.
 
+Fencing: a leader that has lost its lease without noticing yet may journal one more
+command; the agent refuses it once it has accepted a command of the newer epoch, and
+the new leader's loop, level-triggered, converges on what is stored either way.
+
 One command per VM at a time: while a VM's last SetBalloon is pending or sent, nothing
 new is journaled for it (the policy runs again on the next period with what the agent
 then reports). A command that failed is retried with the same target only after

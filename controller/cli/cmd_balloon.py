@@ -74,7 +74,9 @@ def _wait(session: Session, vm: str, size: int, timeout: float) -> None:
             click.echo(f"balloon of {vm}: {format_size(size)} applied on {row.host}"
                        + (f" ({row.command_message})" if row.command_message else ""))
             return
-        if not row.command_state and row.state.target_bytes == size:
+        settled = not row.command_state or row.command_state in FINISHED
+        if not mine and settled and row.state.target_bytes == size:
+            # Nothing to send: the balloon was already there.
             click.echo(f"balloon of {vm}: already at {format_size(size)}")
             return
         if time.monotonic() >= deadline:
