@@ -25,12 +25,7 @@ async def serve(settings: ControllerSettings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with Controller(settings) as c:
-        monitor = None
-        if settings.monitor:
-            from controller.monitoring import start_controller_monitor
-
-            monitor = start_controller_monitor(c, settings.monitor_port)
+    async with Controller(settings) as c:  # it starts aiomonitor when settings.monitor
         stop_task = asyncio.create_task(stop.wait())
         fail_task = asyncio.create_task(c.wait_failed())
         done, pending = await asyncio.wait({stop_task, fail_task},
@@ -38,8 +33,6 @@ async def serve(settings: ControllerSettings) -> int:
         for t in pending:
             t.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        if monitor is not None:
-            monitor.close()
         if fail_task in done and fail_task.result() is not None:
             logging.getLogger("numaplane").error("a root task failed: %r", fail_task.result())
             return 1

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -60,6 +60,8 @@ class Controller:
         self._health = health.aio.HealthServicer()
         self._servers: list[grpc.aio.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self._monitor: Any = None
+        """aiomonitor (settings.monitor): a thread and servers of its own, closed by stop()."""
         self.admin_port = 0
         self.link_port = 0
 
@@ -87,6 +89,10 @@ class Controller:
 
             start_http_server(self.settings.metrics_port, "127.0.0.1",
                               registry=self.metrics.registry)
+        if self.settings.monitor:
+            from controller.monitoring import start_controller_monitor
+
+            self._monitor = start_controller_monitor(self, self.settings.monitor_port)
         log.info("controller %s: admin on %s, agents on %s", self.settings.controller_id,
                  self.admin_port, self.link_port)
         return self
@@ -124,6 +130,9 @@ class Controller:
             *(srv.stop(self.settings.stop_grace_s) for srv in self._servers)
         )
         self._servers.clear()
+        if self._monitor is not None:
+            self._monitor.close()  # joins its thread: telnet and web UI servers are down
+            self._monitor = None
         await self.store.close()
 
     async def _leadership(self) -> None:
