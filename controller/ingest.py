@@ -10,6 +10,7 @@ wrote, so that a VM that has meanwhile moved to another host is not touched.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -60,11 +61,16 @@ class ReportIngest:
         self._loaded = False
 
     async def _load_existing(self) -> None:
-        """Adopt what a previous session (or replica) wrote for this host."""
+        """Adopt what a previous session (or replica) wrote for this host.
+
+        Every session scans all VM statuses, so after a controller restart N hosts read
+        N hosts' VMs: the host field is picked out with the C JSON parser first, and only
+        this host's records pay for protobuf's (pure Python, ~20x slower) full decode.
+        """
         kvs, _ = await self._store.get_prefix(keyspace.VMS)
         now = self._clock()
         for kv in kvs:
-            if not kv.key.endswith("/status"):
+            if not kv.key.endswith("/status") or not self._may_be_ours(kv.value):
                 continue
             try:
                 st = decode(state_pb2.VmStatus, kv.value, key=kv.key)
@@ -75,6 +81,15 @@ class ReportIngest:
                 self._vms[st.name] = _Written(st.observed, now - self._s.status_min_interval_s,
                                               kv.mod_revision)
         self._loaded = True
+
+    def _may_be_ours(self, value: str) -> bool:
+        """False only for a readable record of another host (a bad one is decoded, and
+        logged, as before)."""
+        try:
+            doc = json.loads(value)
+        except ValueError:
+            return True
+        return not isinstance(doc, dict) or doc.get("host") == self._host
 
     async def ingest(self, report: link_pb2.Report, received_at: float) -> int:
         """Write the material changes of a validated report; returns keys written."""
@@ -112,7 +127,7 @@ class ReportIngest:
         if keyspace.host_status(self._host) in written:
             self._status, self._status_at = status, now
         self._metrics.store_writes.inc(len(writes) + len(deletes))
-        self._metrics.report_to_store.observe(time.monotonic() - received_at)
+        self._metrics.observe_report_to_store(time.monotonic() - received_at)
         return len(writes) + len(deletes)
 
     async def _write(

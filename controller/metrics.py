@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+RAW_SAMPLES_KEPT = 20_000
+"""Newest report-to-store latencies kept raw (under 1 MiB of floats)."""
 
 
 class ControllerMetrics:
@@ -25,6 +30,9 @@ class ControllerMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=self.registry,
         )
+        self.report_to_store_samples: deque[float] = deque(maxlen=RAW_SAMPLES_KEPT)
+        """The same latencies raw, newest last: histogram buckets only bound a
+        percentile, and `numaplane-bench ingest` reports exact ones."""
         self.sessions = Gauge(
             "numaplane_agent_sessions", "Agent streams held by this replica",
             registry=self.registry,
@@ -35,3 +43,7 @@ class ControllerMetrics:
         self.is_leader = Gauge(
             "numaplane_is_leader", "1 while this replica is the leader", registry=self.registry
         )
+
+    def observe_report_to_store(self, seconds: float) -> None:
+        self.report_to_store.observe(seconds)
+        self.report_to_store_samples.append(seconds)
