@@ -14,6 +14,7 @@ from controller.policy.rebalance.context import RebalanceContext
 from controller.policy.rebalance.planner import NumaplaneRebalancer, PlannedAction
 from controller.policy.rebalance.settings import RebalanceSettings
 
+
 def _spreading() -> NumaplaneRebalancer:
     return NumaplaneRebalancer(RebalanceSettings(allow_spread=True))
 
