@@ -170,7 +170,7 @@ def _schedule_command(action: str, summary: str) -> click.Command:
     def run(session: Session, name: str) -> None:
         reply = session.client.set_host_schedule(name, action)
         if reply.draining:
-            state = "draining (no new VMs; rebalancing moves its VMs away)"
+            state = "draining (no new VMs; its VMs stay until moved)"
         elif reply.cordoned:
             state = "cordoned (no new VMs)"
         else:
@@ -191,7 +191,8 @@ uncordon = _schedule_command(
 )
 drain = _schedule_command(
     "drain",
-    "Take no new VMs on a host, and let rebalancing move its VMs away.\n\n\b\nExample:\n"
+    "Mark a host draining: it takes no new VMs, and its VMs are to leave. Placement does\n"
+    "not move them; move each with `numaplane vm migrate VM --host H`.\n\n\b\nExample:\n"
     "  numaplane host drain hv-01",
 )
 
