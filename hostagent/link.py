@@ -180,8 +180,11 @@ class AgentLink:
         sequence = 0
         self._report_wanted.set()  # first report at once
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that arrives as the inner wait completes, and the session would not end.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._report_wanted.wait(), timeout=interval)
+                async with asyncio.timeout(interval):
+                    await self._report_wanted.wait()
             on_demand = self._report_wanted.is_set()
             self._report_wanted.clear()
             topology = await asyncio.to_thread(self._backend.topology)
