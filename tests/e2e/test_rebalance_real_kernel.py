@@ -77,8 +77,15 @@ async def main():
     etcd = EmbeddedEtcd(data_dir=work / "etcd", unsafe_no_fsync=True, heartbeat_ms=100,
                         election_ms=1000, startup_timeout_s=120.0)
     etcd.start()
-    store = EtcdStore(EtcdSettings(endpoints=(etcd.endpoint,), timeout_s=30.0))
-    await store.connect()
+    # TCG on a busy machine is slow: generous deadlines (liveness bounds, not measurements).
+    store = EtcdStore(EtcdSettings(endpoints=(etcd.endpoint,), timeout_s=180.0))
+    for attempt in range(60):  # under TCG the first HTTP/2 handshake can time out at once
+        try:
+            await store.connect()
+            break
+        except Exception as e:
+            print(f"etcd not answering yet ({e}); retrying", flush=True)
+            await asyncio.sleep(1.0)
     policy = decode_policy(None)
     policy.rebalance.period_s = 1.0
     policy.rebalance.bandwidth_mib_s = 64
@@ -89,7 +96,8 @@ async def main():
         host_lease_ttl_s=30, leader_lease_ttl_s=30, keepalive_s=20.0,
     )
     started = time.monotonic()
-    async with Controller(settings):
+    controller_store = EtcdStore(EtcdSettings(endpoints=(etcd.endpoint,), timeout_s=180.0))
+    async with Controller(settings, store=controller_store):
         backend = LinuxBackend(vm_pids={"stand-in": pid})
         agent = Agent(AgentSettings(host="numa-guest", controller=settings.link_address,
                                     backend="linux", report_interval_s=0.5, keepalive_s=20.0,
