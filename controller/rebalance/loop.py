@@ -78,8 +78,10 @@ class RebalanceLoop:
         except StoreError:
             period = RebalanceSettings().period_s
         while True:
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=period)
+                async with asyncio.timeout(period):
+                    await self._wake.wait()
             forced = self._wake.is_set()
             self._wake.clear()
             try:
