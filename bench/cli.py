@@ -6,6 +6,7 @@
     numaplane-bench decision-time [--policies a,b] [--requests N] [--seed N]
     numaplane-bench list
     numaplane-bench rebalance SCENARIO... [--policies ...] [--plot FILE.png]  (bench.rebalance_cli)
+    numaplane-bench ingest [--agents 10,100,500] [--interval 5] [--window 30]  (bench.ingest)
 
 SCENARIO is a path to a YAML file or the name of one in bench/scenarios. Progress goes
 to stderr (when it is a terminal); results to stdout. A bad scenario or policy name
@@ -26,6 +27,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench.balloon import UnknownBalloonPolicy, balloon_names, create_balloon_policy
 from bench.balloon_report import balloon_table
+from bench.ingest import ingest
 from bench.metrics import RunResult
 from bench.oracle import oracle_metrics
 from bench.policies import UnknownPolicy, create_policy, policy_names, rebalancer_names
@@ -239,6 +241,9 @@ def list_() -> None:
     click.echo(
         "rebalancers: " + ", ".join(rebalancer_names()) + " (compose: PLACEMENT+REBALANCER)"
     )
+
+
+main.add_command(ingest)  # the controller's ingest rate with real gRPC and etcd
 
 
 def _add_rebalance() -> None:
