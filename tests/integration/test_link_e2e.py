@@ -17,7 +17,6 @@ from controller.cli.main import cli
 from controller.state import decode, encode
 from controller.store.embedded_etcd import EmbeddedEtcd
 from controller.store.etcd import EtcdStore
-from tests.integration.conftest import unique_namespace
 from tests.support.cluster import (
     Controller,
     controller_settings,
@@ -204,7 +203,7 @@ async def test_unanswered_command_is_resent_and_not_applied_twice(
     async with Controller(settings) as ctl, running_agents() as agents:
         agent = agents.start(sim_agent("d", settings, 0, state_dir=tmp_path))
         await wait_for(lambda: _sessions(ctl, 1))
-        code, out, err = await asyncio.to_thread(
+        code, _out, err = await asyncio.to_thread(
             run_cli, "--controller", ctl.settings.admin_address, "host", "ping", "d", "--wait"
         )
         assert code == 0, err
