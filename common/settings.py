@@ -123,11 +123,12 @@ def load_settings(
         settings = _apply(settings, data, str(config_file))
     env = os.environ if environ is None else environ
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    from_env = {
-        k[len(env_prefix) :].lower(): v
-        for k, v in env.items()
-        if k.startswith(env_prefix) and k[len(env_prefix) :].lower() in names
-    }
+    ours = {k: v for k, v in env.items() if k.startswith(env_prefix)}
+    unknown = sorted(k for k in ours if k[len(env_prefix) :].lower() not in names)
+    if unknown:
+        # A misspelled variable silently ignored is a setting the operator thinks is on.
+        raise SettingsError(f"environment: unknown setting {unknown[0]}")
+    from_env = {k[len(env_prefix) :].lower(): v for k, v in ours.items()}
     settings = _apply(settings, from_env, "environment")
     if flags:
         settings = _apply(settings, {k: v for k, v in flags.items() if v is not None}, "flag")

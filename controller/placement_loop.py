@@ -74,6 +74,8 @@ class PassResult:
     released: list[str] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    waiting: list[str] = field(default_factory=list)
+    """VMs that fit nowhere this pass (newly pending or still pending)."""
     conflicts: int = 0
     timed: bool = False
     """Some VM waits on the clock (a start or stop in flight, a retry due later): the
@@ -100,6 +102,11 @@ class PlacementLoop:
         reports) the loop batches them instead of re-reading etcd back to back."""
         self._clock = clock
         self._wake = asyncio.Event()
+        self._in_flight = True
+        """Some start or stop awaits observation (until the first pass says otherwise)."""
+        self._waiting_for_room = True
+        """Some VM is pending for want of room."""
+        self._status_only = False
 
     async def run(self) -> None:
         """Place until cancelled (the reconciler cancels it when leadership ends)."""
@@ -108,8 +115,19 @@ class PlacementLoop:
     async def _watch(self) -> None:
         async for ev in self._store.watch_with_relist(keyspace.ROOT):
             parts = keyspace.split(ev.key)
-            if parts and parts[0] in _WATCHED:
-                self._wake.set()
+            if not parts or parts[0] not in _WATCHED:
+                continue
+            if _is_status(parts):
+                # Every agent's reports land here. They matter only while a VM is in
+                # flight (a start waits to be seen running) or waits for room; a
+                # settled cluster must not re-read etcd on every report.
+                if not (self._in_flight or self._waiting_for_room):
+                    continue
+                if not self._wake.is_set():
+                    self._status_only = True
+            else:
+                self._status_only = False
+            self._wake.set()
 
     async def _work(self) -> None:
         timed = True
@@ -119,7 +137,11 @@ class PlacementLoop:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._tick_s if timed else None):
                     await self._wake.wait()
+            if self._status_only and not self._in_flight:
+                # Only reports changed, and only a pending VM cares: batch them.
+                await asyncio.sleep(self._tick_s)
             self._wake.clear()
+            self._status_only = False
             try:
                 result = await self.pass_once()
             except StoreError as e:
@@ -130,6 +152,8 @@ class PlacementLoop:
             # What this pass started (a claim, a stop, a retryable failure) may wait on
             # the clock too; the next pass recomputes it from the records.
             timed = result.timed or bool(result.claimed or result.released or result.stopped)
+            self._in_flight = timed
+            self._waiting_for_room = bool(result.waiting)
             if result.conflicts:
                 self._wake.set()  # lost a race: decide again from a fresh snapshot
             await asyncio.sleep(self._min_interval_s)
@@ -208,6 +232,7 @@ class PlacementLoop:
         record.attempts = previous.attempts if previous is not None else 0
         placement = outcome.decision.placement
         if outcome.claim is None or placement is None:
+            result.waiting.append(vm.name)
             record.state, record.reason = "pending", outcome.pending_reason
             if previous is not None and previous.state == "pending" and (
                 previous.reason,
@@ -241,6 +266,11 @@ class PlacementLoop:
 
     async def _apply(self, txn: Txn) -> bool:
         return await self._store.txn_put_many(txn.writes, txn.deletes) is not None
+
+
+def _is_status(parts: tuple[str, ...]) -> bool:
+    """hosts/<h>/status, vms/<vm>/status, commands/...: observed state, not intent."""
+    return parts[0] == "commands" or (len(parts) >= 3 and parts[2] == "status")
 
 
 def _on_the_clock(vm: VmRecord) -> bool:

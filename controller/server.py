@@ -61,6 +61,7 @@ class Controller:
         self._servers: list[grpc.aio.Server] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._monitor: Any = None
+        self._metrics_server: Any = None
         """aiomonitor (settings.monitor): a thread and servers of its own, closed by stop()."""
         self.admin_port = 0
         self.link_port = 0
@@ -87,8 +88,8 @@ class Controller:
         if self.settings.metrics_port:
             from prometheus_client import start_http_server
 
-            start_http_server(self.settings.metrics_port, "127.0.0.1",
-                              registry=self.metrics.registry)
+            self._metrics_server, _ = start_http_server(
+                self.settings.metrics_port, "127.0.0.1", registry=self.metrics.registry)
         if self.settings.monitor:
             from controller.monitoring import start_controller_monitor
 
@@ -133,6 +134,10 @@ class Controller:
         if self._monitor is not None:
             self._monitor.close()  # joins its thread: telnet and web UI servers are down
             self._monitor = None
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+            self._metrics_server = None
         await self.store.close()
 
     async def _leadership(self) -> None:

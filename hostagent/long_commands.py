@@ -39,6 +39,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -77,6 +78,10 @@ class InProgress:
     message: str = ""
 
 
+MOVE_THREADS = 2
+"""Memory moves running at once; more queue (the per-host budget spaces them anyway)."""
+
+
 class LongCommands:
     def __init__(
         self,
@@ -97,6 +102,10 @@ class LongCommands:
         self._records: dict[str, InProgress] = self._load()
         self._tasks: dict[str, asyncio.Task[tuple[bool, str]]] = {}
         self._cancels: dict[str, threading.Event] = {}
+        # Moves get threads of their own: in the default pool, a few long migrations
+        # would hold every worker and the agent's reports (asyncio.to_thread) would wait
+        # behind them — the host would look silent exactly while it is busiest.
+        self._pool = ThreadPoolExecutor(max_workers=MOVE_THREADS, thread_name_prefix="mover")
         self.started = 0
         """Works started in this process (a first run or a resume): what tests count."""
 
@@ -161,6 +170,7 @@ class LongCommands:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._pool.shutdown(wait=False)
 
     @property
     def running(self) -> tuple[str, ...]:
@@ -183,7 +193,7 @@ class LongCommands:
         loop = asyncio.get_running_loop()
         progress = _Throttled(cmd.id, self._send_progress, self._interval, loop)
         try:
-            fut = loop.run_in_executor(None, self._call_mover, cmd, progress, cancel)
+            fut = loop.run_in_executor(self._pool, self._call_mover, cmd, progress, cancel)
             try:
                 ok, message = True, await asyncio.shield(fut)
             except asyncio.CancelledError:

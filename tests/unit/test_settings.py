@@ -197,3 +197,9 @@ def test_field_docs_joins_lines_and_notices_a_missing_docstring() -> None:
         """Last."""
 
     assert field_docs(Example) == {"documented": "Spread over two lines.", "last": "Last."}
+
+
+def test_a_misspelled_environment_variable_is_refused_not_ignored() -> None:
+    with pytest.raises(SettingsError, match="NUMAPLANE_CONTROLLER_ETCD_ENDPOINT"):
+        load_settings(ControllerSettings, env_prefix="NUMAPLANE_CONTROLLER_",
+                      environ={"NUMAPLANE_CONTROLLER_ETCD_ENDPOINT": "x:1"})
