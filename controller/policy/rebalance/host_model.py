@@ -30,6 +30,11 @@ class NodeState:
     """Free memory after claims in flight and the moves planned so far."""
     load: float = 0.0
     """vCPUs that may run here (bound ones split over their nodes)."""
+    uncertain: int = 0
+    """Memory a move planned into a set of several nodes may still put here beyond the
+    model's guess of its split: where within the set each page lands is the executor's
+    choice (the sim backend and the linux mover split differently), so later moves of the
+    same pass do not count on it."""
 
 
 @dataclass
@@ -139,7 +144,7 @@ class HostModel:
     def slack(self, node: int) -> int:
         """Free memory minus the headroom: negative when the node is already inside it."""
         n = self.nodes[node]
-        return n.free - int(n.total * self.headroom_fraction)
+        return n.free - n.uncertain - int(n.total * self.headroom_fraction)
 
     def cpu_capacity(self, node: int) -> float:
         n = self.nodes[node]
@@ -171,6 +176,8 @@ class HostModel:
         """Move `vm`'s memory into `to_nodes` and its vCPUs onto them; the bytes moved."""
         targets = set(to_nodes)
         moved = 0
+        rooms = {n: self.room(n) for n in targets}
+        held = {n: vm.memory.get(n, 0) for n in targets}
         sources = sorted((n for n in vm.memory if n not in targets), key=lambda n: -vm.memory[n])
         for src in sources:
             amount = vm.memory.pop(src)
@@ -186,8 +193,17 @@ class HostModel:
                 # No room left (the caller checked `fits`, so only rounding): keep it home.
                 self.nodes[src].free -= amount
                 vm.memory[src] = vm.memory.get(src, 0) + amount
+        self._hedge(rooms, {n: vm.memory.get(n, 0) - held[n] for n in targets}, moved)
         self.rebind(vm, to_nodes)
         return moved
+
+    def _hedge(self, rooms: Mapping[int, int], added: Mapping[int, int], total: int) -> None:
+        """After `total` bytes were planned into several nodes (`added`, the model's guess),
+        mark on each what the executor could still put there instead (`NodeState.uncertain`)."""
+        if len(added) < 2:
+            return
+        for n, guess in added.items():
+            self.nodes[n].uncertain += max(0, min(total, rooms[n]) - guess)
 
     def rebind(self, vm: VmState, to_nodes: Iterable[int]) -> None:
         """Bind `vm`'s vCPUs to the CPU nodes among `to_nodes` (they run there from now on).
@@ -215,6 +231,8 @@ class HostModel:
 
     def arrive(self, vm: VmState, memory: Mapping[int, int], nodes: tuple[int, ...]) -> None:
         """Add a VM arriving by live migration, bound to `nodes` with `memory` there."""
+        rooms = {n: self.room(n) for n in nodes}
+        self._hedge(rooms, {n: memory.get(n, 0) for n in nodes}, sum(memory.values()))
         for node, b in memory.items():
             self.nodes[node].free -= b
         vm.memory = dict(memory)

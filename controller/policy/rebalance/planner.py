@@ -14,13 +14,19 @@ A pass, per host that is up:
    the VM whose move relieves it most per byte goes to nodes with CPU room.
 4. **Host pressure.** A host short of memory that ballooning cannot free within the VMs'
    reservations, for long enough, sends one VM to another host (`pressure`).
+5. **Locality across hosts.** A VM still under the threshold — nothing on its host can
+   make it local: the nodes that could hold it are full and no VM can make room — and
+   with at least `host_move_min_gain` of it remote live-migrates to another host where
+   it is wholly local on a compact node set (`locality_host_moves`). Without this it
+   would wait for a departure on its host however much room the cluster has.
 
 Why it converges and cannot ping-pong: every move leaves its VM with at least the
-locality it had (1.0 for memory moves) and never takes a node over its CPU limit or past
-its memory headroom, and every move strictly improves something — a VM's locality or
-its access locality by at least `min_gain` of its memory, a node's overload, or a host's
-pressure. On a steady cluster each quantity can improve only finitely often, and the
-cool-down keeps a moved VM still while the effects of its move are observed.
+locality it had (1.0 for memory moves and for host moves for locality) and never takes
+a node over its CPU limit or past its memory headroom, and every move strictly improves
+something — a VM's locality or its access locality by at least `min_gain` of its memory,
+a node's overload, or a host's pressure. On a steady cluster each quantity can improve
+only finitely often, and the cool-down keeps a moved VM still while the effects of its
+move are observed.
 
 The object keeps state between passes — each host's budget bucket and when each host's
 pressure began — so the controller keeps one for as long as it leads, and the benchmark
@@ -32,6 +38,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from common.units import format_size
 from controller.policy.rebalance.budget import MigrationBudget
 from controller.policy.rebalance.context import RebalanceContext
 from controller.policy.rebalance.host_model import HostModel, VmState
@@ -42,7 +49,12 @@ from controller.policy.rebalance.options import (
     locality_move,
     make_room_move,
 )
-from controller.policy.rebalance.pressure import arrival_split, choose_host_move, pressure_of
+from controller.policy.rebalance.pressure import (
+    arrival_split,
+    choose_host_move,
+    locality_host_target,
+    pressure_of,
+)
 from controller.policy.rebalance.settings import RebalanceSettings
 from controller.policy.types import (
     Action,
@@ -99,12 +111,13 @@ class NumaplaneRebalancer:
             if short or self._needs_model(h)
         }
         out: list[PlannedAction] = []
-        for model in models.values():
+        for model in list(models.values()):
             eligible = [vm for vm in model.vms.values() if self._may_move(vm, cluster, ctx)]
             out += self._locality(model, eligible)
             out += self._compaction(model, eligible)
             out += self._balance(model, eligible)
         out += self._host_moves(models, cluster, ctx)
+        out += self._locality_host_moves(models, up, cluster, ctx)
         return out
 
     def _needs_model(self, host: HostView) -> bool:
@@ -195,6 +208,69 @@ class NumaplaneRebalancer:
             out.append(PlannedAction(_action(model.name, chosen), chosen.gain))
         return out
 
+    def _locality_host_moves(
+        self,
+        models: dict[str, HostModel],
+        up: list[HostView],
+        cluster: ClusterView,
+        ctx: RebalanceContext,
+    ) -> list[PlannedAction]:
+        """VMs still under the threshold after their host's pass — nothing on their host
+        could make them local — live-migrate to a host where they are wholly local.
+
+        Most remote first; each arrival updates the target's model, so two VMs are never
+        sent into the same room. The move leaves the VM's locality at 1.0, is charged to
+        both hosts' budgets, and starts its cool-down like any other.
+        """
+        s = self.settings
+        if not s.locality_host_moves:
+            return []
+        stuck = [
+            (model, vm)
+            for model in models.values()
+            if ctx.can_live_migrate(model.name)
+            for vm in model.vms.values()
+            if not vm.moved
+            and vm.resident > 0
+            and vm.locality < s.locality_threshold
+            and 1.0 - vm.locality >= s.host_move_min_gain
+            and self._may_move(vm, cluster, ctx)
+        ]
+        if not stuck:
+            return []
+        for h in up:  # any host may be the target: model the ones the pass skipped
+            if h.name not in models:
+                models[h.name] = HostModel.of(
+                    h, headroom_fraction=s.node_headroom_fraction, cpu_overcommit=s.cpu_overcommit
+                )
+        stuck.sort(key=lambda mv: (-_remote_share(mv[1]), -mv[1].resident, mv[1].name))
+        out: list[PlannedAction] = []
+        for model, vm in stuck:
+            target_of = locality_host_target(vm, model.name, models, ctx, s)
+            if target_of is None:
+                continue
+            to_host, nodes = target_of
+            target, size = models[to_host], vm.resident
+            if not (self.budget.allows(model.name, size) and self.budget.allows(to_host, size)):
+                continue
+            locality, gain = vm.locality, size - vm.local_bytes(vm.running)
+            model.remove(vm)
+            target.arrive(vm, arrival_split(target, nodes, size), nodes)
+            self.budget.charge(model.name, size)
+            self.budget.charge(to_host, size)
+            reason = (
+                f"locality {locality:.0%} < {s.locality_threshold:.0%} and no node set on "
+                f"{model.name} has room for {vm.name}: live-migrate it "
+                f"({format_size(size)}, {vm.vcpus} vCPUs) to {to_host} nodes "
+                f"{','.join(map(str, nodes))}, where it is wholly local"
+            )
+            action = HostMove(
+                vm=vm.name, host=model.name, to_host=to_host, to_nodes=nodes,
+                bytes_to_move=size, reason=reason,
+            )  # fmt: skip
+            out.append(PlannedAction(action, float(gain)))
+        return out
+
     def _host_moves(
         self, models: dict[str, HostModel], cluster: ClusterView, ctx: RebalanceContext
     ) -> list[PlannedAction]:
@@ -232,6 +308,10 @@ class NumaplaneRebalancer:
             )  # fmt: skip
             out.append(PlannedAction(action, float(size)))
         return out
+
+
+def _remote_share(vm: VmState) -> float:
+    return 1.0 - vm.locality
 
 
 def _unrelievable(host: HostView, ctx: RebalanceContext, s: RebalanceSettings) -> bool:

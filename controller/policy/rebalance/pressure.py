@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from common.units import format_size
 from controller.policy.rebalance.context import RebalanceContext
 from controller.policy.rebalance.host_model import HostModel, VmState
-from controller.policy.rebalance.node_choice import compact_home
+from controller.policy.rebalance.node_choice import compact_home, needed_nodes
 from controller.policy.rebalance.settings import RebalanceSettings
 
 NOWHERE = -1
@@ -98,12 +98,26 @@ def choose_host_move(
     return None
 
 
+def locality_host_target(
+    vm: VmState,
+    source: str,
+    models: Mapping[str, HostModel],
+    ctx: RebalanceContext,
+    s: RebalanceSettings,
+) -> tuple[str, tuple[int, ...]] | None:
+    """Another host where `vm` would be wholly local on a compact node set (no more nodes
+    than its shape needs), as `_target` chooses it; None when there is none."""
+    return _target(vm, source, models, ctx, s, compact=True)
+
+
 def _target(
     vm: VmState,
     source: str,
     models: Mapping[str, HostModel],
     ctx: RebalanceContext,
     s: RebalanceSettings,
+    *,
+    compact: bool = False,
 ) -> tuple[str, tuple[int, ...]] | None:
     best: tuple[int, str, tuple[int, ...]] | None = None
     for name, model in models.items():
@@ -123,7 +137,7 @@ def _target(
             bound=True,
         )
         nodes = compact_home(model, stranger)
-        if nodes is None:
+        if nodes is None or (compact and len(nodes) > needed_nodes(model, stranger)):
             continue
         if best is None or left > best[0]:
             best = (left, name, nodes)

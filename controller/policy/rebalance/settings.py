@@ -49,6 +49,16 @@ class RebalanceSettings:
     hold its memory. That raises its locality figure to 1.0 but not its speed: each vCPU
     still reaches the other nodes' memory remotely (access locality falls), so by default
     it is refused and such a VM waits for room. (The benchmark's `numaplane-spread`.)"""
+    locality_host_moves: bool = True
+    """A VM under the threshold that no move on its own host can make local (every node set
+    that could hold it is full, and no VM can make room) live-migrates to another host
+    where it is wholly local on a compact node set — if the move makes at least
+    `host_move_min_gain` of it local. Without this such a VM waits on its host until
+    others leave, however much room the rest of the cluster has."""
+    host_move_min_gain: float = 0.5
+    """A live migration copies the whole VM (and its dirtied pages again): taken for
+    locality only when it makes at least this share of the VM local, so the bytes it
+    copies are at most twice the bytes it makes local."""
     node_headroom_fraction: float = 0.02
     """Share of each node's memory a move leaves free (the kernel's reserves, page cache)."""
     pressure_free_fraction: float = 0.05
