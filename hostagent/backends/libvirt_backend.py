@@ -12,13 +12,18 @@ under a lock because the agent calls backends from worker threads. Observation r
 * every running domain's balloon through its `LibvirtBalloon` driver
   (`hostagent.balloon.libvirt_domains`), which also carries out SetBalloon.
 
-libvirt does not say where a domain's memory sits; this backend estimates it from the
-binding: the current memory split evenly over the numatune nodes, or over the nodes of
-the vCPUs' CPUs when unbound. (The linux backend reads the real figure from
-/proc/<pid>/numa_maps; the two can run side by side.) Free memory per node is the
-smaller of what libvirt reports and the node's total minus the domains' estimated
-memory there: a freshly started guest has not touched its memory yet, but it will, and
-counting it as used now is what keeps placement from promising it twice.
+libvirt does not say where a domain's memory sits. When the domain's QEMU process is
+visible here (libvirt's pid file `<qemu_pid_dir>/<name>.pid`, see
+`libvirt_mover.qemu_pid`), its memory per node, allowed CPUs and running CPUs are
+measured from /proc exactly as the linux backend measures a VM process (numa_maps, the
+vCPU threads' stat and affinity). Only when no pid is found (a remote libvirt, the test
+driver, a stale pid file) does the backend fall back to an estimate from the binding:
+the current memory split evenly over the numatune nodes, or over the nodes of the
+vCPUs' CPUs when unbound, with the CPUs libvirt reports; it logs that once per domain.
+Free memory per node is the smaller of what libvirt reports and the node's total minus
+the domains' estimated memory there: a freshly started guest has not touched its memory
+yet, but it will, and counting it as used now is what keeps placement from promising it
+twice.
 
 libvirt's test driver (`test:///default`) reports cell free memory in KiB where real
 drivers report bytes (its cells store KiB and return them as they are); the backend
@@ -28,9 +33,11 @@ scales it when the driver is the test driver, so tests see the same figures a ho
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from common.topology import Topology
@@ -45,11 +52,17 @@ from hostagent.backends.libvirt_domain import (
 )
 from hostagent.backends.libvirt_topology import parse_cells, topology_from_cells
 from hostagent.backends.lifecycle import NoRoomError, VmStart
+from hostagent.backends.linux import LinuxBackend
+from hostagent.collectors.host_files import HostFileError, ProcessGone
+from hostagent.collectors.vm_processes import VmProcess
+from hostagent.migration.libvirt_mover import QEMU_PID_DIR, qemu_pid
 
 if TYPE_CHECKING:
     from hostagent.balloon.libvirt_balloon import LibvirtBalloon
 
 DEFAULT_URI = "qemu:///system"
+
+log = logging.getLogger(__name__)
 
 
 def _libvirt() -> Any:
@@ -65,9 +78,19 @@ def _libvirt() -> Any:
 class LibvirtBackend(Backend):
     """A host seen and driven through one libvirt connection."""
 
-    def __init__(self, uri: str = DEFAULT_URI, *, balloon_stats_period_s: int = 5) -> None:
+    def __init__(
+        self,
+        uri: str = DEFAULT_URI,
+        *,
+        balloon_stats_period_s: int = 5,
+        qemu_pid_dir: Path = QEMU_PID_DIR,
+    ) -> None:
         self._libvirt = _libvirt()
         self.uri = uri
+        # Measuring a domain's QEMU process: its pid file, then the linux backend's reading.
+        self._qemu_pid_dir = qemu_pid_dir
+        self._proc = LinuxBackend()
+        self._estimated: set[str] = set()  # domains already logged as estimated
         self._lock = threading.Lock()
         # libvirt prints every error on stderr by default, including the "domain not
         # found" of a lookup that is expected to miss; this backend reports errors itself.
@@ -222,23 +245,52 @@ class LibvirtBackend(Backend):
 
     def _observation(self, dom: Any, d: DomainNuma, info: list[int]) -> VmObservation:
         active = _active(info)
+        measured = self._measured(d.name) if active else None
         running: tuple[int, ...] = ()
-        if active:
-            try:
-                running = tuple(int(v[3]) for v in dom.vcpus()[0])
-            except self._libvirt.libvirtError:
-                running = tuple(pin[0] for pin in d.vcpu_pins if pin)
-        allowed = d.allowed_cpus or tuple(c for cell in self._cells for c in cell.cpus)
+        if measured is not None:
+            memory_by_node = measured.memory_by_node
+            allowed, running = measured.allowed_cpus, measured.running_cpus
+        else:
+            memory_by_node = self._memory_by_node(d, info) if active else {}
+            allowed = d.allowed_cpus or tuple(c for cell in self._cells for c in cell.cpus)
+            if active:
+                try:
+                    running = tuple(int(v[3]) for v in dom.vcpus()[0])
+                except self._libvirt.libvirtError:
+                    running = tuple(pin[0] for pin in d.vcpu_pins if pin)
         return VmObservation(
             id=d.uuid,
             name=d.name,
             vcpus=d.vcpus,
             memory_bytes=d.memory_bytes,
-            memory_by_node=self._memory_by_node(d, info) if active else {},
+            memory_by_node=memory_by_node,
             allowed_cpus=allowed,
             running_cpus=running,
             state="running" if active else "shutoff",
         )
+
+    def _measured(self, name: str) -> VmObservation | None:
+        """The domain's QEMU process read from /proc as the linux backend reads a VM.
+
+        None when no pid file names a live process (the caller then estimates from the
+        binding; logged once per domain). A process that cannot be read is a BackendError,
+        as in the linux backend.
+        """
+        pid = qemu_pid(name, self._qemu_pid_dir)
+        if pid is not None:
+            try:
+                return self._proc._observe_vm(VmProcess(name=name, pid=pid))
+            except ProcessGone:
+                pass  # a stale pid file
+            except HostFileError as e:
+                raise BackendError(f"cannot read the QEMU process of {name}: {e}") from e
+        if name not in self._estimated:
+            self._estimated.add(name)
+            log.info(
+                "%s: no QEMU pid under %s; its memory per node and CPUs are estimated "
+                "from its binding", name, self._qemu_pid_dir,
+            )
+        return None
 
 
 def _ignore_error(_ctx: object, _error: object) -> None:
