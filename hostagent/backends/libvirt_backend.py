@@ -279,7 +279,7 @@ class LibvirtBackend(Backend):
         pid = qemu_pid(name, self._qemu_pid_dir)
         if pid is not None:
             try:
-                return self._proc._observe_vm(VmProcess(name=name, pid=pid))
+                return self._proc.observe_process(VmProcess(name=name, pid=pid))
             except ProcessGone:
                 pass  # a stale pid file
             except HostFileError as e:

@@ -120,15 +120,19 @@ class LinuxBackend(Backend):
             vms = []
             for process in processes:
                 try:
-                    vms.append(self._observe_vm(process))
+                    vms.append(self.observe_process(process))
                 except ProcessGone:
                     continue
         except HostFileError as e:
             raise BackendError(f"cannot observe the host: {e}") from e
         return HostObservation(free_by_node=free, vms=tuple(vms), observed_at=time.time())
 
-    def _observe_vm(self, process: VmProcess) -> VmObservation:
-        """One VM; ProcessGone if it exited (or is a zombie) while being read."""
+    def observe_process(self, process: VmProcess) -> VmObservation:
+        """One VM from its process; ProcessGone if it exited (or is a zombie) meanwhile.
+
+        Public because the libvirt backend measures a domain through its QEMU process
+        the same way.
+        """
         pid = process.pid
         threads = self._live_threads(pid)
         memory_by_node = read_numa_maps(pid, self._proc_root)
