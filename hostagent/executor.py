@@ -22,6 +22,16 @@ Handler = Callable[[link_pb2.Command], Awaitable[str]]
 """Runs a command; returns a message for the result; raises CommandFailed on failure."""
 
 
+def target_vm(cmd: link_pb2.Command) -> str | None:
+    """The VM a command acts on (commands on one VM are applied in order), if any."""
+    kind = cmd.WhichOneof("kind")
+    if kind in ("start_vm", "stop_vm"):
+        return str(getattr(cmd, kind).name)
+    if kind in ("set_balloon", "migrate_memory", "set_vcpu_affinity", "live_migrate"):
+        return str(getattr(cmd, kind).vm)
+    return None
+
+
 class CommandFailed(Exception):
     """The command was understood but could not be carried out."""
 
@@ -30,7 +40,8 @@ class Executor:
     def __init__(self, applied: AppliedLog, request_report: Callable[[], None]) -> None:
         self._applied = applied
         self._request_report = request_report
-        self._lock = asyncio.Lock()
+        self._vm_locks: dict[str, asyncio.Lock] = {}
+        self._running: dict[str, asyncio.Future[link_pb2.CommandResult]] = {}
         self._handlers: dict[str, Handler] = {
             "ping": self._ping,
             "report_now": self._report_now,
@@ -56,10 +67,45 @@ class Executor:
         self._recorded.append(listener)
 
     async def execute(self, cmd: link_pb2.Command) -> link_pb2.CommandResult:
-        # One command at a time: a repeated id that arrives while the first copy still
-        # runs must see the first copy's result, not start a second application.
-        async with self._lock:
-            return await self._execute(cmd)
+        """Apply `cmd` once. Commands on one VM run one at a time, in arrival order (a
+        memory move, then a re-pin, must not overtake each other); commands on
+        different VMs run side by side, so a long migration does not hold up a ping or
+        another VM's balloon. A repeated id that arrives while its first copy still
+        runs waits for that copy and answers with its result."""
+        running = self._running.get(cmd.id)
+        if running is not None:
+            first = await asyncio.shield(running)
+            return link_pb2.CommandResult(
+                id=first.id, ok=first.ok, message=first.message, duplicate=True,
+                finished_at=first.finished_at,
+            )
+        done: asyncio.Future[link_pb2.CommandResult] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._running[cmd.id] = done
+        try:
+            async with self._lock_for(cmd):
+                result = await self._execute(cmd)
+            done.set_result(result)
+            return result
+        except asyncio.CancelledError:
+            done.cancel()  # the session ended; a waiting copy ends with it
+            raise
+        except BaseException as e:
+            done.set_exception(e)
+            done.exception()  # retrieved here: waiters re-raise it, nobody else must
+            raise
+        finally:
+            del self._running[cmd.id]
+
+    def _lock_for(self, cmd: link_pb2.Command) -> asyncio.Lock:
+        vm = target_vm(cmd)
+        if vm is None:
+            return asyncio.Lock()  # host-wide commands (ping, report-now) never wait
+        lock = self._vm_locks.get(vm)
+        if lock is None:
+            lock = self._vm_locks[vm] = asyncio.Lock()
+        return lock
 
     async def _execute(self, cmd: link_pb2.Command) -> link_pb2.CommandResult:
         done = self._applied.get(cmd.id)

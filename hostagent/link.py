@@ -197,10 +197,26 @@ class AgentLink:
             self.status.last_report_vms = len(report.vms)
 
     async def _worker(self, send: _Send, commands: asyncio.Queue[link_pb2.Command]) -> None:
-        while True:
-            cmd = await commands.get()
+        """Start each command as a task of this session (the executor orders commands
+        per VM); the tasks end with the session."""
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def apply(cmd: link_pb2.Command) -> None:
             result = await self._executor.execute(cmd)
             await send(link_pb2.AgentMessage(result=result))
+
+        try:
+            while True:
+                cmd = await commands.get()
+                task = asyncio.create_task(apply(cmd), name=f"command-{cmd.id}")
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                # A failed send ends the session like any other session task failure.
+                task.add_done_callback(_raise_into(asyncio.current_task()))
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _reader(
         self,
@@ -228,3 +244,16 @@ async def _read(call: _Call) -> link_pb2.ControllerMessage | None:
     msg = await call.read()
     return msg if isinstance(msg, link_pb2.ControllerMessage) else None
 
+
+
+def _raise_into(
+    owner: asyncio.Task[object] | None,
+) -> Callable[[asyncio.Task[None]], None]:
+    """A done-callback that cancels `owner` when a child task failed (not cancelled)."""
+
+    def check(task: asyncio.Task[None]) -> None:
+        if owner is not None and not task.cancelled() and task.exception() is not None:
+            log.warning("command task failed: %r", task.exception())
+            owner.cancel()
+
+    return check

@@ -147,3 +147,38 @@ async def test_registered_kind_is_announced() -> None:
     ex, _ = executor()
     ex.register("set_balloon", Counter())
     assert "set-balloon" in ex.kinds
+
+
+async def test_commands_on_different_vms_run_side_by_side_and_one_vm_in_order() -> None:
+    """A long command on one VM holds up neither a ping nor another VM's command; two
+    commands on one VM apply in arrival order."""
+    ex = Executor(AppliedLog(), lambda: None)
+    release = asyncio.Event()
+    order: list[str] = []
+
+    async def slow(cmd: link_pb2.Command) -> str:
+        order.append(f"start {cmd.id}")
+        if cmd.id == "long":
+            await release.wait()
+        order.append(f"end {cmd.id}")
+        return "done"
+
+    ex.register("set_balloon", slow)
+
+    def on(vm: str, command_id: str) -> link_pb2.Command:
+        cmd = link_pb2.Command(id=command_id, epoch=1)
+        cmd.set_balloon.vm = vm
+        cmd.set_balloon.target_bytes = 1 << 30
+        return cmd
+
+    long = asyncio.create_task(ex.execute(on("a", "long")))
+    same_vm = asyncio.create_task(ex.execute(on("a", "after")))
+    other_vm = asyncio.create_task(ex.execute(on("b", "other")))
+    ping = link_pb2.Command(id="p", epoch=1)
+    ping.ping.payload = "x"
+    pong = await ex.execute(ping)
+    other = await other_vm
+    assert pong.ok and other.ok and not long.done() and not same_vm.done()
+    release.set()
+    assert (await long).ok and (await same_vm).ok
+    assert order.index("end long") < order.index("start after")
