@@ -40,7 +40,9 @@ def make_backend(settings: AgentSettings) -> Backend:
         from hostagent.backends.libvirt_backend import LibvirtBackend
 
         return LibvirtBackend(
-            settings.libvirt_uri, balloon_stats_period_s=settings.balloon_stats_period_s
+            settings.libvirt_uri,
+            balloon_stats_period_s=settings.balloon_stats_period_s,
+            qemu_pid_dir=settings.libvirt_qemu_pid_dir,
         )
     if settings.backend == "qmp":
         from hostagent.backends.qmp import QmpBackend, parse_qmp_sockets

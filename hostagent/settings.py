@@ -36,6 +36,10 @@ class AgentSettings:
     libvirt_uri: str = "qemu:///system"
     """libvirt backend (`backend = "libvirt"`): the connection URI the agent observes and
     starts domains through (qemu:///system, xen:///system; test:///default in tests)."""
+    libvirt_qemu_pid_dir: Path = Path("/run/libvirt/qemu")
+    """libvirt backend: where libvirt writes each domain's QEMU pid file (`<name>.pid`);
+    a domain's memory per node and vCPU placement are read from that process in /proc.
+    Session libvirt (qemu:///session) keeps them under $XDG_RUNTIME_DIR/libvirt/qemu/run."""
     qmp_sockets: tuple[str, ...] = ()
     """qmp backend: this host's VMs as NAME=PATH pairs, PATH being the QMP UNIX socket of
     the QEMU that runs NAME (started with -qmp unix:PATH,server=on,wait=off); comma-separated
