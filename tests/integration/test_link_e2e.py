@@ -114,17 +114,20 @@ async def test_hung_controller_lease_expires_without_revoke(
 ) -> None:
     """A replica that vanishes without revoking: the host goes down when the lease expires."""
     settings = controller_settings(etcd.endpoint, store.settings.namespace, host_lease_ttl_s=2)
+    alive = keyspace.host_alive("h")
     async with running_agents() as agents:
         ctl = Controller(settings)
         await ctl.__aenter__()
         agents.start(sim_agent("h", settings, 0))
-        await wait_for(lambda: _exists(store, keyspace.host_alive("h")))
-        await agents.stop("h")  # no agent to reconnect to anything
-        # Stop the replica as if it had crashed: the liveness lease is left to expire.
+        await wait_for(lambda: _exists(store, alive))
+        # Stop the replica while the agent is connected, as in a handover: the liveness
+        # lease is not revoked (the agent has nowhere to reconnect to, so nobody renews).
         await ctl.stop(handover=True)
-        await wait_for(
-            lambda: _absent(store, keyspace.host_alive("h")), timeout=settings.host_lease_ttl_s + 5
-        )
+        stopped = time.monotonic()
+        assert await store.get(alive) is not None, "a handover must not revoke the lease"
+        await wait_for(lambda: _absent(store, alive), timeout=settings.host_lease_ttl_s + 5)
+        # Gone by expiry, not by a revoke: it outlived the stop by about the TTL.
+        assert time.monotonic() - stopped >= settings.host_lease_ttl_s / 2
 
 
 async def _exists(store: EtcdStore, key: str) -> bool:

@@ -32,10 +32,7 @@ from collections.abc import Callable
 
 from common.units import format_size
 from controller.policy.placement.considered import ConsideredLog
-from controller.policy.placement.constraints import HostFilter
 from controller.policy.placement.cpu_choice import cpus_of_nodes
-from controller.policy.placement.demand import MemoryDemand
-from controller.policy.placement.first_fit import first_fit_host
 from controller.policy.placement.memory_split import fill_in_order
 from controller.policy.placement.node_sets import distance_of
 from controller.policy.placement.numad_scoring import (
@@ -47,7 +44,7 @@ from controller.policy.placement.numad_scoring import (
     magnitude,
     pick_numa_nodes,
 )
-from controller.policy.placement.pinned import pinned_placement
+from controller.policy.placement.toolstack_host import decision, toolstack_host
 from controller.policy.types import (
     Action,
     ClusterView,
@@ -101,19 +98,10 @@ class NumadPolicy:
 
     def place(self, request: VmRequest, cluster: ClusterView) -> PlacementDecision:
         log = ConsideredLog()
-        rules = HostFilter.for_request(request, cluster)
-        if (missing := rules.unknown_host(cluster)) is not None:
-            return _decision(request, None, (missing,), log)
-        host = first_fit_host(
-            request, cluster, log, use_claims=self.uses_claims, record_choice=False
-        )
-        if host is None:
-            return _decision(request, None, ("no host has room", *log.summary()), log)
-        target = MemoryDemand.of(request).target_bytes
-        chosen = f"first host with room: {host.name}"
-        if request.nodes is not None:
-            placement, why = pinned_placement(host, request.nodes, target)
-            return _decision(request, placement, (chosen, why), log)
+        start = toolstack_host(NAME, request, cluster, log, use_claims=self.uses_claims)
+        if isinstance(start, PlacementDecision):
+            return start
+        host, target, chosen = start.host, start.target_bytes, start.reason
         nodes = numad_nodes(host.view)
         cpus, mbs = request.vcpus * ONE_HUNDRED, -(-target // MIB)
         for n in nodes:
@@ -124,7 +112,7 @@ class NumadPolicy:
         split = fill_in_order(target, advice, available)
         if split is None:
             why = f"numad advised nodes {_ids(advice)}, which cannot hold {format_size(target)}"
-            return _decision(request, None, (chosen, why), log)
+            return decision(NAME, request, None, (chosen, why), log)
         bound = tuple(sorted(advice))
         log.valid((0,), host.name, bound, None)
         placement = Placement(
@@ -135,7 +123,7 @@ class NumadPolicy:
             bind_memory=True,
         )
         why = f"numad advice for {request.vcpus} CPUs and {mbs} MiB: nodes {_ids(advice)}"
-        return _decision(request, placement, (chosen, why, "libvirt binds strictly"), log)
+        return decision(NAME, request, placement, (chosen, why, "libvirt binds strictly"), log)
 
     def plan(self, cluster: ClusterView) -> tuple[Action, ...]:
         """At most one move per host: the first VM, in numad's order, that should move."""
@@ -259,18 +247,6 @@ def _mb_request(vm: VmView, first: NumadNode) -> int:
 def _cpu_request(vm: VmView) -> int:
     """CPU to ask for: use scaled by the target utilization, at most one CPU per vCPU thread."""
     return min(vm.vcpus * ONE_HUNDRED * 100 // TARGET_UTILIZATION, vm.vcpus * ONE_HUNDRED)
-
-
-def _decision(
-    request: VmRequest, placement: Placement | None, reasons: tuple[str, ...], log: ConsideredLog
-) -> PlacementDecision:
-    return PlacementDecision(
-        vm=request.name,
-        policy=NAME,
-        placement=placement,
-        reasons=reasons,
-        considered=log.candidates(),
-    )
 
 
 def _ids(nodes: tuple[int, ...]) -> str:

@@ -44,13 +44,10 @@ from itertools import combinations
 
 from common.units import format_size
 from controller.policy.placement.considered import ConsideredLog
-from controller.policy.placement.constraints import HostFilter
 from controller.policy.placement.cpu_choice import all_cpus, cpus_of_nodes
-from controller.policy.placement.demand import MemoryDemand
-from controller.policy.placement.first_fit import first_fit_host
 from controller.policy.placement.host_state import HostState, NodeState
 from controller.policy.placement.memory_split import split_evenly
-from controller.policy.placement.pinned import pinned_placement
+from controller.policy.placement.toolstack_host import decision, toolstack_host
 from controller.policy.types import (
     Candidate,
     ClusterView,
@@ -144,19 +141,10 @@ class XenPlacement:
 
     def place(self, request: VmRequest, cluster: ClusterView) -> PlacementDecision:
         log = ConsideredLog()
-        rules = HostFilter.for_request(request, cluster)
-        if (missing := rules.unknown_host(cluster)) is not None:
-            return _decision(request, None, (missing,), log)
-        host = first_fit_host(
-            request, cluster, log, use_claims=self.uses_claims, record_choice=False
-        )
-        if host is None:
-            return _decision(request, None, ("no host has room", *log.summary()), log)
-        target = MemoryDemand.of(request).target_bytes
-        chosen = f"first host with room: {host.name}"
-        if request.nodes is not None:
-            placement, why = pinned_placement(host, request.nodes, target)
-            return _decision(request, placement, (chosen, why), log)
+        start = toolstack_host(NAME, request, cluster, log, use_claims=self.uses_claims)
+        if isinstance(start, PlacementDecision):
+            return start
+        host, target, chosen = start.host, start.target_bytes, start.reason
         best, why = libxl_place(host, request.vcpus, target, log)
         if best is None:
             unplaced = Placement(
@@ -166,7 +154,7 @@ class XenPlacement:
                 cpus=all_cpus(host),
                 bind_memory=False,
             )
-            return _decision(request, unplaced, (chosen, why, "affinity to all nodes"), log)
+            return decision(NAME, request, unplaced, (chosen, why, "affinity to all nodes"), log)
         available = {n.id: n.available_bytes for n in host.nodes}
         room = sum(available[n] for n in best.nodes)  # libxl compared KiB; bytes may be short
         split = split_evenly(min(target, room), best.nodes, available) or {}
@@ -177,24 +165,13 @@ class XenPlacement:
             cpus=cpus_of_nodes(host, best.nodes),
             bind_memory=False,
         )
-        return _decision(
+        return decision(
+            NAME,
             request,
             placement,
             (chosen, why, "node-affinity and vCPU soft affinity; memory may spill"),
             log,
         )
-
-
-def _decision(
-    request: VmRequest, placement: Placement | None, reasons: tuple[str, ...], log: ConsideredLog
-) -> PlacementDecision:
-    return PlacementDecision(
-        vm=request.name,
-        policy=NAME,
-        placement=placement,
-        reasons=reasons,
-        considered=log.candidates(),
-    )
 
 
 def _reject(
