@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterable
 
 from numaplane.v1.admin_pb2 import (
-    Candidate,
     CreateVmRequest,
     DeleteVmRequest,
     ExplainVmRequest,
@@ -145,16 +144,7 @@ def explain_message(p: VmPlacement) -> ExplainVmResponse:
         host=p.host,
         nodes=list(p.nodes),
         reasons=list(p.reasons),
-        considered=[
-            Candidate(
-                host=c.host,
-                nodes=list(c.nodes),
-                score=c.score,
-                has_score=c.has_score,
-                rejected=c.rejected,
-            )
-            for c in p.considered
-        ],
+        considered=list(p.considered),
         decided_at=p.decided_at,
         reason=p.reason,
     )

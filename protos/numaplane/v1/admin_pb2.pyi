@@ -10,6 +10,7 @@ from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
+from numaplane.v1 import state_pb2 as _state_pb2
 from numaplane.v1 import types_pb2 as _types_pb2
 import builtins as _builtins
 import sys
@@ -504,38 +505,6 @@ class ExplainVmRequest(_message.Message):
 Global___ExplainVmRequest: _TypeAlias = ExplainVmRequest  # noqa: Y015
 
 @_typing.final
-class Candidate(_message.Message):
-    DESCRIPTOR: _descriptor.Descriptor
-
-    HOST_FIELD_NUMBER: _builtins.int
-    NODES_FIELD_NUMBER: _builtins.int
-    SCORE_FIELD_NUMBER: _builtins.int
-    HAS_SCORE_FIELD_NUMBER: _builtins.int
-    REJECTED_FIELD_NUMBER: _builtins.int
-    host: _builtins.str
-    score: _builtins.float
-    has_score: _builtins.bool
-    rejected: _builtins.str
-    @_builtins.property
-    def nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
-    def __init__(
-        self,
-        *,
-        host: _builtins.str = ...,
-        nodes: _abc.Iterable[_builtins.int] | None = ...,
-        score: _builtins.float = ...,
-        has_score: _builtins.bool = ...,
-        rejected: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["has_score", b"has_score", "host", b"host", "nodes", b"nodes", "rejected", b"rejected", "score", b"score"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___Candidate: _TypeAlias = Candidate  # noqa: Y015
-
-@_typing.final
 class ExplainVmResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -559,7 +528,9 @@ class ExplainVmResponse(_message.Message):
     @_builtins.property
     def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
-    def considered(self) -> _containers.RepeatedCompositeFieldContainer[Global___Candidate]: ...
+    def considered(self) -> _containers.RepeatedCompositeFieldContainer[_state_pb2.CandidateRecord]:
+        """as stored in the VM's placement record"""
+
     def __init__(
         self,
         *,
@@ -569,7 +540,7 @@ class ExplainVmResponse(_message.Message):
         host: _builtins.str = ...,
         nodes: _abc.Iterable[_builtins.int] | None = ...,
         reasons: _abc.Iterable[_builtins.str] | None = ...,
-        considered: _abc.Iterable[Global___Candidate] | None = ...,
+        considered: _abc.Iterable[_state_pb2.CandidateRecord] | None = ...,
         decided_at: _builtins.float = ...,
         reason: _builtins.str = ...,
     ) -> None: ...
