@@ -18,7 +18,7 @@ class AgentSettings:
     controller: str = "127.0.0.1:7071"
     """Address of a controller's agent link (HOST:PORT); the agent reconnects to it."""
     backend: str = "sim"
-    """Where observations come from: sim | linux | qmp (linux plus QEMU's monitor)."""
+    """Where observations come from: sim | linux | libvirt | qmp (linux plus QEMU's monitor)."""
     report_interval_s: float = 5.0
     """Seconds between periodic reports (a report-now command sends one at once)."""
     sim_topology: Path | None = None
