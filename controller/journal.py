@@ -40,8 +40,13 @@ def new_entry(host: str, command: link_pb2.Command, request_id: str = "") -> sta
 
 
 def entry_from_kv(kv: KV) -> state_pb2.JournalEntry | None:
+    return parse_entry(kv.key, kv.value)
+
+
+def parse_entry(key: str, value: str) -> state_pb2.JournalEntry | None:
+    """The entry stored under `key`, or None (logged) when the value does not decode."""
     try:
-        return decode(state_pb2.JournalEntry, kv.value, key=kv.key)
+        return decode(state_pb2.JournalEntry, value, key=key)
     except RecordError as e:
         log.warning("%s", e)
         return None

@@ -25,7 +25,7 @@ from controller.ingest import ReportIngest
 from controller.journal_progress import record_progress
 from controller.metrics import ControllerMetrics
 from controller.settings import ControllerSettings
-from controller.store import KV, ClusterStore, Lease
+from controller.store import ClusterStore, Lease
 from controller.validation import InvalidMessage, validate_report
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class HostSession:
         async for ev in self._store.watch_with_relist(keyspace.host_commands(self.host)):
             if ev.type != "put":
                 continue
-            entry = journal.entry_from_kv(KV(ev.key, ev.value, 0, ev.revision))
+            entry = journal.parse_entry(ev.key, ev.value)
             if entry is None or entry.state not in journal.OPEN_STATES:
                 continue
             if entry.id in self._sent:
