@@ -43,6 +43,9 @@ class AgentLinkServicer(link_pb2_grpc.AgentLinkServicer):
     async def Connect(  # type: ignore[override]
         self, request_iterator: object, context: ServerContext
     ) -> None:
+        if self._registry.handing_over:
+            # This replica is stopping; the agent's backoff finds the next one.
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "controller replica stopping")
         first = await context.read()
         if not isinstance(first, link_pb2.AgentMessage) or first.WhichOneof("body") != "hello":
             await self._refuse(context, "the first message on the link must be Hello")
@@ -85,7 +88,8 @@ class AgentLinkServicer(link_pb2_grpc.AgentLinkServicer):
             # Revoke: the host is down now, not in a TTL. On a handover keep the lease so
             # the host does not flap while the agent moves to another replica.
             try:
-                await lease.close(revoke=not session.handover)
+                handover = session.handover or self._registry.handing_over
+                await lease.close(revoke=not handover)
             except StoreError as e:
                 log.warning("could not revoke the lease of %s (it will expire): %s",
                             hello.host, e)

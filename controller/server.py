@@ -119,6 +119,7 @@ class Controller:
     async def stop(self, *, handover: bool = True) -> None:
         """Stop: NOT_SERVING, agents told to reconnect, leadership given up, servers down."""
         await self._health.enter_graceful_shutdown()
+        self.sessions.handing_over = handover
         for session in self.sessions.all():
             session.stop(handover=handover)
         for t in self._tasks:

@@ -155,6 +155,10 @@ class SessionRegistry:
 
     def __init__(self) -> None:
         self._by_host: dict[str, HostSession] = {}
+        self.handing_over = False
+        """Set when the replica stops with a handover: no new session is accepted (an
+        agent told to reconnect must find another replica, not this one again), and
+        sessions that end from now on leave their leases to expire instead of revoking."""
 
     def claim(self, session: HostSession) -> HostSession | None:
         old = self._by_host.get(session.host)
