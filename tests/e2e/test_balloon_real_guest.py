@@ -25,7 +25,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -44,6 +43,7 @@ from hostagent.agent import Agent
 from hostagent.settings import AgentSettings
 from tests.support.balloon import observed_balloon
 from tests.support.cluster import Controller, controller_settings, running_agents, wait_for
+from tests.support.virtme import require_virtme
 
 pytestmark = pytest.mark.e2e
 
@@ -62,16 +62,6 @@ while [ ! -e {d}/stop ]; do
   sleep 0.5
 done
 """
-
-
-def _vng() -> str | None:
-    beside_python = Path(sys.executable).parent / "vng"
-    return str(beside_python) if beside_python.exists() else shutil.which("vng")
-
-
-def _kernel() -> Path | None:
-    kernels = sorted(Path("/boot").glob("vmlinuz-*"))
-    return kernels[-1] if kernels else None
 
 
 @dataclass
@@ -104,9 +94,7 @@ class Guest:
 @pytest.fixture
 def guest() -> Iterator[Guest]:
     """Boot the guest (the test waits for it); power it off and reap it at the end."""
-    vng, kernel = _vng(), _kernel()
-    if vng is None or kernel is None or shutil.which("qemu-system-x86_64") is None:
-        pytest.skip("needs virtme-ng, qemu-system-x86 and a kernel in /boot")
+    vng, kernel = require_virtme()
     shared = Path(tempfile.mkdtemp(prefix="np-guest-", dir="/tmp"))  # short: socket path
     sock = shared / "qmp.sock"
     env = {**os.environ, "PATH": f"{Path(vng).parent}:{os.environ.get('PATH', '')}"}

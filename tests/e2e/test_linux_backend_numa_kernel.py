@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -19,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.virtme import require_virtme
 
 pytestmark = pytest.mark.e2e
 
@@ -57,21 +58,9 @@ print("RESULT " + json.dumps(out), flush=True)
 """
 
 
-def _vng() -> str | None:
-    beside_python = Path(sys.executable).parent / "vng"
-    return str(beside_python) if beside_python.exists() else shutil.which("vng")
-
-
-def _kernel() -> Path | None:
-    kernels = sorted(Path("/boot").glob("vmlinuz-*"))
-    return kernels[-1] if kernels else None
-
-
 @pytest.fixture(scope="module")
 def guest_result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    vng, kernel = _vng(), _kernel()
-    if vng is None or kernel is None or shutil.which("qemu-system-x86_64") is None:
-        pytest.skip("needs virtme-ng, qemu-system-x86 and a kernel in /boot")
+    vng, kernel = require_virtme()
     script = tmp_path_factory.mktemp("guest") / "guest.py"
     script.write_text(textwrap.dedent(GUEST_SCRIPT))
     env = {**os.environ, "PATH": f"{Path(vng).parent}:{os.environ.get('PATH', '')}"}

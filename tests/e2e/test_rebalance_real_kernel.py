@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -29,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.support.virtme import require_virtme
 
 pytestmark = pytest.mark.e2e
 
@@ -151,21 +152,9 @@ asyncio.run(main())
 """
 
 
-def _vng() -> str | None:
-    beside_python = Path(sys.executable).parent / "vng"
-    return str(beside_python) if beside_python.exists() else shutil.which("vng")
-
-
-def _kernel() -> Path | None:
-    kernels = sorted(Path("/boot").glob("vmlinuz-*"))
-    return kernels[-1] if kernels else None
-
-
 @pytest.fixture(scope="module")
 def guest(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    vng, kernel = _vng(), _kernel()
-    if vng is None or kernel is None or shutil.which("qemu-system-x86_64") is None:
-        pytest.skip("needs virtme-ng, qemu-system-x86 and a kernel in /boot")
+    vng, kernel = require_virtme()
     work = tmp_path_factory.mktemp("rebalance-guest")
     stand_in, script = work / "stand_in.py", work / "guest.py"
     stand_in.write_text(textwrap.dedent(STAND_IN))
