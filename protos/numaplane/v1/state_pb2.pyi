@@ -299,12 +299,15 @@ class Claim(_message.Message):
     EXPIRES_AT_FIELD_NUMBER: _builtins.int
     EPOCH_FIELD_NUMBER: _builtins.int
     COMMAND_ID_FIELD_NUMBER: _builtins.int
+    MOVE_FIELD_NUMBER: _builtins.int
     host: _builtins.str
     vm: _builtins.str
     created_at: _builtins.float
     expires_at: _builtins.float
     epoch: _builtins.int
     command_id: _builtins.str
+    move: _builtins.bool
+    """the target's room for a live migration in flight (its"""
     @_builtins.property
     def memory_by_node(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.NodeMemory]: ...
     def __init__(
@@ -317,10 +320,11 @@ class Claim(_message.Message):
         expires_at: _builtins.float = ...,
         epoch: _builtins.int = ...,
         command_id: _builtins.str = ...,
+        move: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id", "created_at", b"created_at", "epoch", b"epoch", "expires_at", b"expires_at", "host", b"host", "memory_by_node", b"memory_by_node", "vm", b"vm"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["command_id", b"command_id", "created_at", b"created_at", "epoch", b"epoch", "expires_at", b"expires_at", "host", b"host", "memory_by_node", b"memory_by_node", "move", b"move", "vm", b"vm"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -382,6 +386,7 @@ class VmPlacement(_message.Message):
     RESIDENT_AT_FIELD_NUMBER: _builtins.int
     ATTEMPTS_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    MOVED_BY_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     state: _builtins.str
     """pending | starting | running | failed | stopping"""
@@ -398,6 +403,8 @@ class VmPlacement(_message.Message):
     """starts tried (a start that failed for room is retried)"""
     updated_at: _builtins.float
     """when the state last changed"""
+    moved_by: _builtins.str
+    """the last move command (live-migrate, migrate-memory)"""
     @_builtins.property
     def nodes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]: ...
     @_builtins.property
@@ -427,10 +434,11 @@ class VmPlacement(_message.Message):
         resident_at: _builtins.float = ...,
         attempts: _builtins.int = ...,
         updated_at: _builtins.float = ...,
+        moved_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "command_id", b"command_id", "considered", b"considered", "cpus", b"cpus", "decided_at", b"decided_at", "epoch", b"epoch", "host", b"host", "memory_by_node", b"memory_by_node", "name", b"name", "nodes", b"nodes", "policy", b"policy", "reason", b"reason", "reasons", b"reasons", "resident_at", b"resident_at", "state", b"state", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attempts", b"attempts", "command_id", b"command_id", "considered", b"considered", "cpus", b"cpus", "decided_at", b"decided_at", "epoch", b"epoch", "host", b"host", "memory_by_node", b"memory_by_node", "moved_by", b"moved_by", "name", b"name", "nodes", b"nodes", "policy", b"policy", "reason", b"reason", "reasons", b"reasons", "resident_at", b"resident_at", "state", b"state", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
