@@ -134,6 +134,8 @@ def _vms_on(host: str, topology: Topology, snapshot: ClusterSnapshot) -> tuple[V
         placement = vm.placement.value if vm.placement is not None else None
         on_here = placement is not None and placement.host == host
         group = (spec.group or None) if spec is not None else None
+        pinned_host = spec is not None and bool(spec.host)
+        pinned_nodes = spec is not None and bool(spec.host) and len(spec.nodes) > 0
         bound = tuple(placement.nodes) if on_here and placement and placement.nodes else None
         status = observed_running(vm, host)
         if status is not None:
@@ -150,6 +152,8 @@ def _vms_on(host: str, topology: Topology, snapshot: ClusterSnapshot) -> tuple[V
                     running_nodes=topology.nodes_of_cpus(obs.running_cpus),
                     group=group,
                     bound_nodes=bound,
+                    pinned_host=pinned_host,
+                    pinned_nodes=pinned_nodes,
                 )
             )
         elif on_here and placement is not None and placement.state == "starting":
@@ -164,6 +168,8 @@ def _vms_on(host: str, topology: Topology, snapshot: ClusterSnapshot) -> tuple[V
                     running_nodes=frozenset(),
                     group=group,
                     bound_nodes=bound,
+                    pinned_host=pinned_host,
+                    pinned_nodes=pinned_nodes,
                 )
             )
     return tuple(views)

@@ -55,6 +55,14 @@ class VmView:
     group: str | None = None
     bound_nodes: tuple[int, ...] | None = None
     """Memory binding, when the VM has one."""
+    pinned_host: bool = False
+    """The operator fixed its host (`vm create --host`): no automatic move may take it
+    to another host (a manual `vm migrate --host` still may)."""
+    pinned_nodes: bool = False
+    """The operator fixed its nodes (`vm create --nodes`): no automatic move may take its
+    memory or vCPUs off them. A toolstack confines such a VM with a cpuset (libvirt's
+    strict numatune), and migrate_pages(2) and sched_setaffinity(2) refuse nodes and CPUs
+    outside it, so no daemon working underneath the toolstack could move it either."""
 
     @property
     def locality(self) -> float:

@@ -45,6 +45,8 @@ class WorldVm:
     memory: dict[int, int]
     cpu_nodes: frozenset[int]
     running: frozenset[int]
+    pinned_host: bool = False
+    pinned_nodes: bool = False
 
     @property
     def resident(self) -> int:
@@ -99,6 +101,8 @@ class World:
                     memory_by_node=dict(vm.memory),
                     cpu_nodes=vm.cpu_nodes,
                     running_nodes=vm.running,
+                    pinned_host=vm.pinned_host,
+                    pinned_nodes=vm.pinned_nodes,
                 )
                 for vm in sorted(self.vms.values(), key=lambda v: v.name)
                 if vm.host == name

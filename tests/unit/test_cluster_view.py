@@ -119,3 +119,28 @@ def test_a_claim_counts_whole_until_the_host_status_reflects_its_vm() -> None:
     [vm] = a.vms
     assert vm.memory_by_node == {0: 3 * GiB} and vm.cpu_nodes == frozenset({0})
     assert vm.bound_nodes == (0,)
+
+
+def test_the_operators_host_and_nodes_pin_a_vm_against_automatic_moves() -> None:
+    """A spec with --host (and --nodes) marks the VM pinned: the rebalancer reads it."""
+    kvs = [
+        _kv(keyspace.host_info("a"), _info("a")),
+        KV(keyspace.host_alive("a"), "{}", 1, 1),
+        _kv(keyspace.host_status("a"), _status(4 * GiB, 8 * GiB, 5.0)),
+    ]
+    for name, host, nodes in (("free", "", []), ("on-a", "a", []), ("on-a0", "a", [0])):
+        kvs += [
+            _kv(keyspace.vm_spec(name), state_pb2.VmSpec(
+                name=name, vcpus=2, memory_bytes=GiB, host=host, nodes=nodes)),
+            _kv(keyspace.vm_placement(name), state_pb2.VmPlacement(
+                name=name, state="running", host="a", nodes=[0])),
+            _kv(keyspace.vm_status(name), _vm_status(name, "a", GiB, 4.0)),
+        ]
+    kvs.append(_kv(keyspace.vm_status("observed"), _vm_status("observed", "a", GiB, 4.0)))
+    a = build_view(snapshot_from_kvs(kvs, 5)).host("a")
+    assert a is not None
+    pins = {vm.name: (vm.pinned_host, vm.pinned_nodes) for vm in a.vms}
+    assert pins == {
+        "free": (False, False), "on-a": (True, False), "on-a0": (True, True),
+        "observed": (False, False),
+    }

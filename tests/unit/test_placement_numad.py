@@ -3,6 +3,8 @@ pick_numa_nodes, manage_loads) as the `numad` policy models it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from common.units import GiB
 from controller.policy.placement.numad import NumadPolicy, numad_nodes
 from controller.policy.placement.numad_scoring import NumadNode, magnitude, pick_numa_nodes
@@ -92,3 +94,22 @@ def test_recently_bound_vms_are_not_reevaluated_and_local_ones_stay() -> None:
 def test_small_vms_are_not_managed() -> None:
     tiny = vm("t", "h", vcpus=2, memory_by_node={0: 0.1, 1: 0.1}, cpu_nodes=[0, 1], bound=False)
     assert NUMAD.plan(cluster(host("h", two_nodes(), vms=[tiny]))) == ()
+
+
+def test_numad_cannot_move_a_vm_the_toolstack_confined_to_its_nodes() -> None:
+    """A VM whose nodes the operator fixed runs in libvirt's cpuset; migrate_pages(2) and
+    sched_setaffinity(2) refuse nodes outside it, so numad moves the next candidate."""
+    pinned = replace(
+        vm("p", "h", vcpus=4, memory_by_node={0: 1, 1: 1}, cpu_nodes=[0, 1], bound=False),
+        pinned_host=True,
+        pinned_nodes=True,
+    )
+    other = vm("o", "h", vcpus=2, memory_by_node={0: 0.5, 1: 0.5}, cpu_nodes=[0, 1], bound=False)
+    c = cluster(host("h", two_nodes(free_gib=[5, 5]), vms=[pinned, other]), now=1000.0)
+    [move] = NUMAD.plan(c)
+    assert move.vm == "o"
+    alone = cluster(host("h", two_nodes(free_gib=[5, 5]), vms=[pinned]), now=1000.0)
+    assert NUMAD.plan(alone) == ()
+    unpinned = replace(pinned, pinned_host=False, pinned_nodes=False)
+    [move] = NUMAD.plan(cluster(host("h", two_nodes(free_gib=[5, 5]), vms=[unpinned]), now=1000.0))
+    assert move.vm == "p"

@@ -216,3 +216,24 @@ def test_a_later_move_does_not_count_on_room_a_multi_node_move_may_take() -> Non
     assert [a.vm for a in actions if isinstance(a, MemoryMove)] == ["vm0", "vm2"]
     for action in actions:
         w.apply(action)  # raises DoesNotFit if a move was promised room it had not
+
+
+def test_a_vm_whose_nodes_the_operator_fixed_is_never_moved() -> None:
+    """`vm create --nodes 0` is the operator's binding: the rebalancer leaves it remote
+    rather than overrule it (a manual `vm migrate` still may)."""
+    w = two_node_world()
+    w.vms["vm"] = world_vm("vm", "h", vcpus=1, memory={0: 2 * GiB}, cpu_nodes={1})
+    w.vms["vm"].pinned_nodes = True
+    assert NumaplaneRebalancer().plan(w.view()) == ()
+    w.vms["vm"].pinned_nodes = False
+    assert NumaplaneRebalancer().plan(w.view()) != ()
+
+
+def test_a_vm_whose_host_the_operator_fixed_stays_on_it() -> None:
+    """`vm create --host full`: no live migration for locality; moves on its host are fine."""
+    w = _stuck_world(on_bound_node=0.0, filler_gib=7.5)
+    w.vms["vm"].pinned_host = True
+    assert NumaplaneRebalancer().plan(w.view()) == ()
+    w.vms["vm"].pinned_host = False
+    [move] = NumaplaneRebalancer().plan(w.view())
+    assert isinstance(move, HostMove)

@@ -17,7 +17,10 @@ model the two ways a virtualization host uses it:
   host per interval: `plan` is called once per interval, which we take to be the
   harness's tick (numad's own is 5 s after a move, 15 s otherwise). A process bound less
   than 300 s ago is not re-evaluated (numad's early re-evaluation of processes on the
-  busiest node is not modelled).
+  busiest node is not modelled). A VM whose nodes the operator fixed is skipped (it
+  still counts in the load): libvirt confines it with a cpuset, and migrate_pages(2) and
+  sched_setaffinity(2) refuse nodes and CPUs outside the caller's cpuset, so numad's
+  move would fail; we let numad go on to its next candidate, the kinder reading.
 
 What numad measures and we infer from the view: a node's free memory is its observed
 free memory; its idle CPU is its CPUs minus the vCPUs running there (every vCPU counted
@@ -152,6 +155,8 @@ def _manage_loads(host: HostView, cluster: ClusterView) -> MemoryMove | None:
     sum_used = sum(vm.vcpus * ONE_HUNDRED for vm in candidates)
     sum_total = sum(n.cpus_total for n in nodes)
     for vm in _numad_order(candidates, bind_time):
+        if vm.pinned_nodes:
+            continue  # confined by the toolstack's cpuset: numad cannot move it
         when = bind_time[vm.name]
         if when is not None and when + REEVALUATION_DELAY_S > cluster.now:
             continue

@@ -147,7 +147,9 @@ class NumaplaneRebalancer:
     # -- rules -------------------------------------------------------------------------
 
     def _may_move(self, vm: VmState, cluster: ClusterView, ctx: RebalanceContext) -> bool:
-        if vm.name in ctx.busy or vm.resident == 0:
+        """Whether the pass may move `vm` at all: not busy, not the operator's to place
+        (nodes fixed by `vm create --nodes`), not within its cool-down."""
+        if vm.name in ctx.busy or vm.resident == 0 or vm.view.pinned_nodes:
             return False
         moved = cluster.last_moved.get(vm.name)
         return moved is None or cluster.now - moved >= self.settings.cooldown_s
@@ -234,6 +236,7 @@ class NumaplaneRebalancer:
             and vm.resident > 0
             and vm.locality < s.locality_threshold
             and 1.0 - vm.locality >= s.host_move_min_gain
+            and not vm.view.pinned_host
             and self._may_move(vm, cluster, ctx)
         ]
         if not stuck:
@@ -287,7 +290,7 @@ class NumaplaneRebalancer:
                 continue
             eligible = [
                 vm for vm in model.vms.values()
-                if not vm.moved and self._may_move(vm, cluster, ctx)
+                if not vm.moved and not vm.view.pinned_host and self._may_move(vm, cluster, ctx)
             ]  # fmt: skip
             choice = choose_host_move(pressure, models, eligible, ctx, s, since, cluster.now)
             if choice is None:
