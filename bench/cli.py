@@ -108,6 +108,7 @@ def _run_all(
     policies: Sequence[str],
     seed: int | None,
     balloons: Sequence[str | None] = (None,),
+    pending: str = "reject",
 ) -> list[tuple[RunResult, dict[str, Any]]]:
     """Every scenario x policy (x balloon policy, None = no balloon step at all)."""
     out = []
@@ -121,9 +122,19 @@ def _run_all(
                     result = run_scenario(
                         scenario, create_policy(name), seed=seed, progress=for_run(label),
                         balloon=create_balloon_policy(balloon) if balloon else None,
+                        retry=pending == "retry",
                     )
                     out.append((result, record(result, oracle)))
     return out
+
+
+PENDING = click.Choice(["reject", "retry"])
+PENDING_HELP = (
+    "What happens to a request no host takes: 'reject' drops it (a toolstack's `xl create`"
+    " fails back to its caller); 'retry' keeps it pending and tries it again every tick"
+    " until it starts (what the controller does; a cluster manager reschedules). The same"
+    " rule for every policy."
+)
 
 
 def _balloon_list(text: str | None) -> list[str | None]:
@@ -147,11 +158,14 @@ def main() -> None:
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
 @click.option("--output", type=OUTPUTS, default="table", show_default=True)
 @click.option("--balloon", default=None, help="Balloon policy: none, mom or numaplane.")
-def run(scenario: str, policy: str, seed: int | None, output: str, balloon: str | None) -> None:
+@click.option("--pending", type=PENDING, default="reject", show_default=True, help=PENDING_HELP)
+def run(
+    scenario: str, policy: str, seed: int | None, output: str, balloon: str | None, pending: str
+) -> None:
     """Run one policy through one scenario."""
     loaded = _load(scenario)
     _check_policies([policy])
-    [(_, rec)] = _run_all([loaded], [policy], seed, _balloon_list(balloon))
+    [(_, rec)] = _run_all([loaded], [policy], seed, _balloon_list(balloon), pending)
     if output == "json":
         click.echo(json.dumps(rec, indent=2))
     else:
@@ -178,9 +192,10 @@ def run(scenario: str, policy: str, seed: int | None, output: str, balloon: str 
     help="Comma-separated balloon policies (none, mom, numaplane): each placement policy "
     "runs once with each.",
 )
+@click.option("--pending", type=PENDING, default="reject", show_default=True, help=PENDING_HELP)
 def compare(
     scenarios: tuple[str, ...], policies: str, seed: int | None, output: str, plot: Path | None,
-    balloons: str | None,
+    balloons: str | None, pending: str,
 ) -> None:
     """Run several policies through several scenarios; one row per scenario x policy
     (x balloon policy)."""
@@ -190,7 +205,7 @@ def compare(
     loaded = [_load(s) for s in scenarios]
     _check_policies(names)
     balloon_names_ = _balloon_list(balloons)
-    results = _run_all(loaded, names, seed, balloon_names_)
+    results = _run_all(loaded, names, seed, balloon_names_, pending)
     records = [rec for _, rec in results]
     if output == "json":
         click.echo(json.dumps(records, indent=2))

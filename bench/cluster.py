@@ -19,7 +19,6 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
 
 from bench.cluster_views import HostViewCache
 from bench.events import VmSpec, Workload, WorkloadChange
@@ -34,8 +33,6 @@ from controller.policy.types import (
     Placement,
 )
 from hostagent.backends.sim import MemoryBinding, SimError, SimHost
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -153,11 +150,7 @@ class SimCluster:
         if vm is None:  # its placement was rejected: nothing runs to change
             return
         old = self.workloads[change.vm]
-        self.workloads[change.vm] = Workload(
-            memory_intensity=_given(change.memory_intensity, old.memory_intensity),
-            working_set_bytes=_given(change.working_set_bytes, old.working_set_bytes),
-            cpu_utilization=_given(change.cpu_utilization, old.cpu_utilization),
-        )
+        self.workloads[change.vm] = change.applied_to(old)
         if change.guest_memory_bytes is not None:  # at most its configured memory
             target = min(change.guest_memory_bytes, vm.spec.request.memory_bytes)
             self.hosts[vm.host].set_balloon_target(change.vm, target)
@@ -239,7 +232,3 @@ class SimCluster:
     def migrated_bytes(self) -> int:
         """NUMA migrations on every host, plus memory copied by host moves."""
         return sum(h.migrated_bytes_total for h in self.hosts.values()) + self.host_migrated_bytes
-
-
-def _given(new: T | None, old: T) -> T:
-    return old if new is None else new

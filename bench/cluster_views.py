@@ -52,6 +52,8 @@ class HostViewCache:
                     running_nodes=frozenset(cpu_nodes[c] for c in s.vcpu_cpus),
                     group=specs[s.name].request.group if s.name in specs else None,
                     bound_nodes=s.binding.bound_nodes,
+                    pinned_host=s.name in specs and specs[s.name].request.host is not None,
+                    pinned_nodes=s.name in specs and specs[s.name].request.nodes is not None,
                 )
                 for s in host.vms()
                 if s.state == "running"

@@ -7,8 +7,11 @@ expands, with the run's seed, into timed `CreateVms` and `DeleteVm` events.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 from controller.policy.types import VmRequest
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,14 @@ class WorkloadChange:
     where its vCPUs run — how a VM's working set grows into memory it was not using."""
     line: int = 0
 
+    def applied_to(self, old: Workload) -> Workload:
+        """`old` with the fields this change sets replaced."""
+        return Workload(
+            memory_intensity=_given(self.memory_intensity, old.memory_intensity),
+            working_set_bytes=_given(self.working_set_bytes, old.working_set_bytes),
+            cpu_utilization=_given(self.cpu_utilization, old.cpu_utilization),
+        )
+
 
 @dataclass(frozen=True)
 class DeleteVm:
@@ -86,3 +97,7 @@ class Churn:
 
 TimedEvent = CreateVms | WorkloadChange | DeleteVm
 Event = TimedEvent | Churn
+
+
+def _given(new: T | None, old: T) -> T:
+    return old if new is None else new

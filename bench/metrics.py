@@ -19,7 +19,7 @@ default); `reservation_violations` counts VMs that were in violation at least on
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,6 +118,10 @@ class RunResult:
     """(VM, why) for each rejected placement, in order."""
     balloon: BalloonSummary | None = None
     """What the run's balloon policy did, when it had one (`bench.balloon_metrics`)."""
+    placements_deferred: int = 0
+    """Requests that failed at first and started later (runs with pending retries)."""
+    mean_wait_s: float = 0.0
+    """Mean simulated seconds the deferred requests waited before they started."""
 
     def headline(self) -> dict[str, Any]:
         """The JSON fields of `numaplane-bench run --output json` (without the oracle)."""
@@ -133,6 +137,8 @@ class RunResult:
             "placements_rejected": self.placements_rejected,
             "reservation_violations": self.reservation_violations,
             "vms_placed": self.vms_placed,
+            "placements_deferred": self.placements_deferred,
+            "mean_wait_s": round(self.mean_wait_s, 3),
             "wall_s": round(self.wall_s, 3),
             **(self.balloon.headline() if self.balloon is not None else {}),
         }
@@ -147,6 +153,7 @@ def summarize(
     migrated_bytes: int,
     rejections: Iterable[tuple[str, str]],
     vms_placed: int,
+    waits: Mapping[str, float] | None = None,
 ) -> RunResult:
     with_vms = [s for s in metrics.samples if s.vms]
     per_vm = list(metrics.per_vm_throughput().values())
@@ -165,4 +172,6 @@ def summarize(
         vms_placed=vms_placed,
         samples=tuple(metrics.samples),
         rejections=rejected,
+        placements_deferred=len(waits or {}),
+        mean_wait_s=_mean(list((waits or {}).values()), empty=0.0),
     )

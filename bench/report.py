@@ -25,6 +25,8 @@ COLUMNS = (
     ("p5 thr", "p5_vm_throughput"),
     ("GiB moved", "gib_migrated"),
     ("rejected", "placements_rejected"),
+    ("deferred", "placements_deferred"),
+    ("wait s", "mean_wait_s"),
     ("resv viol", "reservation_violations"),
 )
 

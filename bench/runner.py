@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from bench.balloon import BalloonStep
 from bench.balloon_metrics import BalloonMetrics
@@ -37,19 +37,46 @@ Progress = Callable[[int, int], None]
 """Called after each tick with (ticks done, ticks in all)."""
 
 
+@dataclass
+class Waiting:
+    """A request no host took yet (`retry` runs): retried every tick until one does."""
+
+    spec: VmSpec
+    since: float
+    """Simulated time of the request."""
+    why: str
+    """Why the last attempt failed."""
+
+
 class Run:
-    """The state of one run: the cluster, the policy, and what was rejected."""
+    """The state of one run: the cluster, the policy, and what was rejected.
+
+    With `retry`, a request that fails stays pending and is tried again every tick, in
+    request order, until it starts or its VM is deleted — what the controller does with a
+    VM that fits nowhere ("placed when room appears"), and what a cluster manager does
+    with a failed boot (rescheduling). Every policy gets the same rule. Without it, a
+    failed request is dropped, as `xl create` or `virsh start` fails back to its caller.
+    """
 
     def __init__(
-        self, scenario: Scenario, policy: BenchPolicy, seed: int,
+        self,
+        scenario: Scenario,
+        policy: BenchPolicy,
+        seed: int,
         balloon: BalloonPolicy | None = None,
+        retry: bool = False,
     ) -> None:
         self.scenario = scenario
         self.policy = policy
         self.seed = seed
+        self.retry = retry
         self.cluster = SimCluster(scenario, seed)
         self.metrics = Metrics(scenario.model)
         self.rejections: list[tuple[str, str]] = []
+        """Requests that never started (with `retry`: known at `finish`)."""
+        self.pending: list[Waiting] = []
+        self.waits: dict[str, float] = {}
+        """VM -> seconds it waited before it started (`retry` runs; deferred VMs only)."""
         self.placed = 0
         self._claims = uses_claims(policy)
         self._plan = planner(policy)
@@ -67,9 +94,30 @@ class Run:
                     )
                     self._start(spec, decision)
         elif isinstance(event, DeleteVm):
+            for w in [w for w in self.pending if w.spec.request.name == event.vm]:
+                self.pending.remove(w)
+                self.rejections.append((event.vm, f"{w.why} (deleted while pending)"))
             self.cluster.delete(event.vm)
         else:
+            self.pending = [
+                replace(w, spec=replace(w.spec, workload=event.applied_to(w.spec.workload)))
+                if w.spec.request.name == event.vm
+                else w
+                for w in self.pending
+            ]
             self.cluster.change_workload(event)
+
+    def retry_pending(self) -> None:
+        """Try every pending request again, oldest first, each against a fresh view."""
+        waiting, self.pending = self.pending, []
+        for w in waiting:
+            decision = self.policy.place(w.spec.request, self.cluster.view(claims=self._claims))
+            self._start(w.spec, decision, since=w.since)
+
+    def finish(self) -> None:
+        """Requests still pending at the end never started."""
+        self.rejections += [(w.spec.request.name, w.why) for w in self.pending]
+        self.pending = []
 
     def _place_burst(self, specs: tuple[VmSpec, ...]) -> None:
         snapshot = self.cluster.view(claims=self._claims)
@@ -86,16 +134,24 @@ class Run:
         for spec, decision in decisions:
             self._start(spec, decision)
 
-    def _start(self, spec: VmSpec, decision: PlacementDecision) -> None:
+    def _start(self, spec: VmSpec, decision: PlacementDecision, since: float | None = None) -> None:
         if decision.placement is None:
             why = "; ".join(decision.reasons) or "the policy found no placement"
-            self.rejections.append((spec.request.name, why))
+            self._refused(spec, why, since)
             return
         refused = self.cluster.start(spec, decision.placement)
         if refused is not None:
-            self.rejections.append((spec.request.name, refused))
+            self._refused(spec, refused, since)
+            return
+        self.placed += 1
+        if since is not None:
+            self.waits[spec.request.name] = self.cluster.now - since
+
+    def _refused(self, spec: VmSpec, why: str, since: float | None) -> None:
+        if self.retry:
+            self.pending.append(Waiting(spec, self.cluster.now if since is None else since, why))
         else:
-            self.placed += 1
+            self.rejections.append((spec.request.name, why))
 
     def rebalance(self) -> None:
         if self._plan is not None:
@@ -110,12 +166,13 @@ def run_scenario(
     seed: int | None = None,
     progress: Progress | None = None,
     balloon: BalloonPolicy | None = None,
+    retry: bool = False,
 ) -> RunResult:
     """Run `policy` through `scenario` (seed: the scenario's unless given), with a
     balloon policy when `balloon` is given (`bench.balloon`)."""
     started = time.perf_counter()
     seed = scenario.seed if seed is None else seed
-    run = Run(scenario, policy, seed, balloon)
+    run = Run(scenario, policy, seed, balloon, retry)
     events = timeline(scenario.events, seed, scenario.duration_s)
     ticks = max(1, math.ceil(scenario.duration_s / scenario.tick_s - 1e-9))
     next_event = 0
@@ -125,17 +182,18 @@ def run_scenario(
         while next_event < len(events) and events[next_event].at < now + scenario.tick_s:
             run.apply(events[next_event])
             next_event += 1
+        if k > 0:
+            run.retry_pending()
         run.rebalance()
         if run.balloon is not None:
             run.balloon(run.cluster)
         run.cluster.advance(scenario.tick_s)
         run.metrics.record(run.cluster)
         if run.balloon is not None:
-            run.balloon_metrics.record(
-                run.cluster, run.balloon.reclaimed_bytes, scenario.tick_s
-            )
+            run.balloon_metrics.record(run.cluster, run.balloon.reclaimed_bytes, scenario.tick_s)
         if progress is not None:
             progress(k + 1, ticks)
+    run.finish()
     result = summarize(
         run.metrics,
         scenario=scenario.name,
@@ -144,10 +202,13 @@ def run_scenario(
         migrated_bytes=run.cluster.migrated_bytes,
         rejections=run.rejections,
         vms_placed=run.placed,
+        waits=run.waits,
     )
     summary = (
         run.balloon_metrics.summary(
-            run.balloon.policy.name, run.balloon.reclaimed_bytes, run.balloon.returned_bytes,
+            run.balloon.policy.name,
+            run.balloon.reclaimed_bytes,
+            run.balloon.returned_bytes,
             len(run.cluster.hosts),
         )
         if run.balloon is not None

@@ -74,3 +74,27 @@ def test_an_unknown_policy_is_refused_before_running(tmp_path: Path) -> None:
     path.write_text(SCENARIO)
     result = CliRunner().invoke(main, ["compare", str(path), "--policies", "xen,nope"])
     assert result.exit_code == 2 and "unknown policy 'nope'" in result.output
+
+
+def test_pending_retry_keeps_a_refused_request_until_room_appears(tmp_path: Path) -> None:
+    """Three 3 GiB VMs on two 4 GiB nodes: the third waits for the first to leave."""
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        SCENARIO.replace(
+            "create_vms: {count: 2, prefix: v, vcpus: 2, memory_gib: 1, parallel: true}",
+            "create_vms: {count: 3, prefix: v, vcpus: 2, memory_gib: 3}\n"
+            "  - at: 10\n    delete_vm: v-0",
+        )
+    )
+    records = {}
+    for mode in ("reject", "retry"):
+        result = CliRunner().invoke(
+            main,
+            ["run", str(path), "--policy", "numaplane", "--pending", mode, "--output", "json"],
+        )
+        assert result.exit_code == 0, result.output
+        records[mode] = json.loads(result.output)
+    assert (records["reject"]["placements_rejected"], records["reject"]["vms_placed"]) == (1, 2)
+    assert records["retry"]["placements_rejected"] == 0
+    assert (records["retry"]["placements_deferred"], records["retry"]["vms_placed"]) == (1, 3)
+    assert records["retry"]["mean_wait_s"] == 10.0

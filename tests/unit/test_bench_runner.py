@@ -7,8 +7,9 @@ from dataclasses import dataclass, field, replace
 import pytest
 
 from bench.policies import UnknownPolicy, create_policy, policy_names, register, unregister
-from bench.runner import run_scenario
+from bench.runner import Run, run_scenario
 from bench.scenario import parse_scenario
+from bench.timeline import timeline
 from common.units import GiB
 from controller.policy.types import (
     Action,
@@ -103,6 +104,61 @@ events:
     result = run_scenario(scenario, NodeZero())
     assert (result.vms_placed, result.placements_rejected) == (2, 1)
     assert result.rejections[0][0] == "v-2" and "cannot hold" in result.rejections[0][1]
+
+
+def test_with_retries_a_refused_request_starts_when_room_appears() -> None:
+    """`--pending retry`: v-2 waits for v-0 to leave at 20 s and starts in that tick; v-3,
+    deleted while it waits, and v-4, never given room, count as rejected."""
+    scenario = parse_scenario(
+        HOST
+        + """\
+events:
+  - at: 0
+    create_vms: {count: 5, prefix: v, vcpus: 1, memory_gib: 1.5}
+  - at: 10
+    set_workload: {vm: v-2, memory_intensity: 0.9}
+  - at: 15
+    delete_vm: v-3
+  - at: 20
+    delete_vm: v-0
+"""
+    )
+    dropped = run_scenario(scenario, NodeZero())
+    assert (dropped.vms_placed, dropped.placements_rejected) == (2, 3)
+    assert dropped.placements_deferred == 0
+    result = run_scenario(scenario, NodeZero(), retry=True)
+    assert result.vms_placed == 3
+    assert result.placements_deferred == 1
+    assert result.mean_wait_s == pytest.approx(20.0)
+    rejected = dict(result.rejections)
+    assert set(rejected) == {"v-3", "v-4"}
+    assert "deleted while pending" in rejected["v-3"]
+    assert "cannot hold" in rejected["v-4"]
+    # v-0 and v-1 run until 20 s, then v-1 and v-2.
+    assert [s.vms for s in result.samples][:6] == [2, 2, 2, 2, 2, 2]
+
+
+def test_a_pending_vm_starts_with_the_workload_changed_while_it_waited() -> None:
+    scenario = parse_scenario(
+        HOST
+        + """\
+events:
+  - at: 0
+    create_vms: {count: 3, prefix: v, vcpus: 1, memory_gib: 1.5}
+  - at: 5
+    set_workload: {vm: v-2, memory_intensity: 0.9}
+  - at: 10
+    delete_vm: v-0
+"""
+    )
+    run = Run(scenario, NodeZero(), seed=0, retry=True)
+    for event in timeline(scenario.events, 0, scenario.duration_s):
+        run.apply(event)
+        run.retry_pending()
+        if event.at == 5:
+            assert "v-2" not in run.cluster.vms
+    assert "v-2" in run.cluster.vms
+    assert run.cluster.workloads["v-2"].memory_intensity == pytest.approx(0.9)
 
 
 BURST = (
