@@ -8,9 +8,13 @@ oracle does not reward turning work away.
 
 Metrics, as `bench.metrics` defines them, and how each is bounded:
 
-- `mean_locality` (memory on the nodes where the vCPUs run): any VM bound to the nodes
-  that hold its memory scores 1.0, so 1.0 is reached by every policy that binds —
-  `exact` whenever some VM can be placed.
+- `mean_locality` (memory on the nodes where the vCPUs run): a VM with c vCPUs whose
+  memory sits on at most c nodes, its vCPUs bound one or more to each, scores 1.0; a
+  VM spread over more nodes than it has vCPUs cannot (each vCPU runs on one node). So
+  1.0 is `exact` when every VM fits on at most as many nodes as it has vCPUs of some
+  host — reached by a policy that knows the future, which places each VM on such nodes
+  or waits (or declines) until they are free; an online policy may have to spread a VM
+  because it cannot know which neighbours leave. Otherwise 1.0 is only a `bound`.
 - `mean_access_locality` (share of accesses from a vCPU to its own node): a VM's best is
   all its vCPUs on the node with most of its memory, i.e. (memory on its home node) /
   (its memory). Jointly, with node capacities, that is a mixed-integer program (below),
@@ -42,7 +46,7 @@ resident memory — one more reason the dynamic values are bounds.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -296,9 +300,7 @@ def oracle_metrics(scenario: Scenario, seed: int | None = None) -> dict[str, Any
     if not epochs:
         return None
     cpus = sum(t.cpu_count for t in hosts)
-    values: dict[str, OracleValue] = {
-        "mean_locality": OracleValue(1.0, "exact", "every VM bound to the nodes holding it")
-    }
+    values: dict[str, OracleValue] = {"mean_locality": _locality_value(hosts, vms.values())}
     if len(epochs) <= EXACT_EPOCH_LIMIT:
         values["mean_access_locality"] = _over_ticks(
             epochs, lambda s: access_locality_oracle(hosts, [vms[v] for v in sorted(s)])
@@ -316,6 +318,22 @@ def oracle_metrics(scenario: Scenario, seed: int | None = None) -> dict[str, Any
     out["kind"] = {name: v.kind for name, v in values.items()}
     out["method"] = {name: v.method for name, v in values.items()}
     return out
+
+
+def _locality_value(hosts: Sequence[Topology], vms: Iterable[OracleVm]) -> OracleValue:
+    """1.0: exact when every VM fits, on some host, on at most as many nodes as it has
+    vCPUs (its largest nodes), else a bound (see the module docstring)."""
+
+    def fits(vm: OracleVm) -> bool:
+        for topo in hosts:
+            sizes = sorted((n.memory_total_bytes for n in topo.nodes), reverse=True)
+            if sum(sizes[: max(1, vm.vcpus)]) >= vm.memory_bytes:
+                return True
+        return False
+
+    if all(fits(vm) for vm in vms):
+        return OracleValue(1.0, "exact", "every VM on at most its vCPUs' worth of nodes")
+    return OracleValue(1.0, "bound", "some VM needs more nodes than it has vCPUs")
 
 
 def _alone_bound(alone: Mapping[str, float], vms: Sequence[OracleVm]) -> OracleValue:

@@ -123,3 +123,17 @@ def test_a_changing_scenario_is_averaged_over_ticks_as_a_bound() -> None:
     assert result["mean_access_locality"] == pytest.approx((10 / 12 + 1.0) / 2, abs=1e-6)
     assert result["kind"]["mean_access_locality"] == "bound"
     assert "p5_vm_throughput" not in result
+
+
+def test_locality_is_exact_only_when_every_vm_fits_on_its_vcpus_worth_of_nodes() -> None:
+    """A 4-vCPU, 4 GiB VM fits one 6 GiB node: 1.0 is reachable. A 1-vCPU, 8 GiB VM must
+    span both nodes, and its one vCPU runs on one of them: 1.0 is only a ceiling."""
+    result = oracle_metrics(parse_scenario(SCENARIO))
+    assert result is not None and result["kind"]["mean_locality"] == "exact"
+    wide = SCENARIO.replace(
+        "create_vms: {count: 3, prefix: vm, vcpus: 4, memory_gib: 4}",
+        "create_vms: {count: 1, prefix: vm, vcpus: 1, memory_gib: 8}",
+    )
+    result = oracle_metrics(parse_scenario(wide))
+    assert result is not None
+    assert (result["mean_locality"], result["kind"]["mean_locality"]) == (1.0, "bound")
