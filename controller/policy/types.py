@@ -173,6 +173,20 @@ class HostMove:
     bytes_to_move: int
     """The VM's resident memory: all of it is copied."""
     reason: str
+    arrival: tuple[tuple[int, int], ...] = ()
+    """(node, bytes) of `to_host` the VM's memory is expected to take, as the planner
+    counted it: what the controller claims on the target while the copy runs, so that
+    no placement or later move is promised the same memory. Empty: spread evenly."""
+
+    def arrival_by_node(self) -> dict[int, int]:
+        """The expected bytes per target node (`arrival`, or an even split)."""
+        if self.arrival:
+            return dict(self.arrival)
+        nodes = sorted(set(self.to_nodes))
+        if not nodes:
+            return {}
+        share, extra = divmod(self.bytes_to_move, len(nodes))
+        return {n: share + (1 if i < extra else 0) for i, n in enumerate(nodes)}
 
 
 @dataclass(frozen=True)

@@ -66,3 +66,10 @@ def test_host_move_picks_a_compact_home_and_checks_the_target() -> None:
     w.down.add("b")
     with pytest.raises(ManualMoveRefused, match="host b is down"):
         manual_host_move(w.view(), "vm", "b", RebalanceContext(), S)
+
+
+def test_host_move_says_where_its_memory_lands_for_the_target_claim() -> None:
+    move = manual_host_move(world().view(), "vm", "b", RebalanceContext(), S)
+    assert sum(b for _, b in move.arrival) == 3 * GiB
+    assert {n for n, _ in move.arrival} <= set(move.to_nodes)
+

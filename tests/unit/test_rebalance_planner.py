@@ -123,6 +123,9 @@ def test_host_pressure_that_balloons_cannot_relieve_moves_a_vm_after_the_grace()
     assert isinstance(move, HostMove)
     assert (move.host, move.to_host, move.bytes_to_move) == ("full", "empty", int(3.9 * GiB))
     assert "balloons cannot reclaim" in move.reason
+    # What the target claims while the copy runs: the planner's split, on its nodes.
+    assert sum(b for _, b in move.arrival) == move.bytes_to_move
+    assert {n for n, _ in move.arrival} <= set(move.to_nodes)
     # Without reservations the balloon policy can relieve it: no host move.
     r2 = NumaplaneRebalancer()
     r2.plan(w.view())
@@ -173,6 +176,8 @@ def test_a_vm_its_host_has_no_room_for_live_migrates_where_it_is_local() -> None
     assert (move.vm, move.host, move.to_host) == ("vm", "full", "empty")
     assert move.bytes_to_move == w.vms["vm"].resident
     assert "no node set on full has room for vm" in move.reason
+    assert sum(b for _, b in move.arrival) == move.bytes_to_move
+    assert {n for n, _ in move.arrival} <= set(move.to_nodes)
     w.apply(move)
     assert w.vms["vm"].locality == 1.0
     # Moved: left alone through its cool-down, and then it has nothing left to fix.

@@ -14,7 +14,7 @@ from common.units import format_size
 from controller.policy.rebalance.context import RebalanceContext
 from controller.policy.rebalance.host_model import HostModel, VmState
 from controller.policy.rebalance.node_choice import compact_home
-from controller.policy.rebalance.pressure import NOWHERE
+from controller.policy.rebalance.pressure import NOWHERE, arrival_split
 from controller.policy.rebalance.settings import RebalanceSettings
 from controller.policy.types import ClusterView, HostMove, HostView, MemoryMove, VmView
 
@@ -103,6 +103,7 @@ def manual_host_move(
         bytes_to_move=size,
         reason=f"operator: live-migrate {vm_name} ({format_size(size)}) to {to_host} "
         f"nodes {_ids(nodes)}",
+        arrival=tuple(sorted(arrival_split(model, nodes, size).items())),
     )
 
 

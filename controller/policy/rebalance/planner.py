@@ -257,8 +257,9 @@ class NumaplaneRebalancer:
             if not (self.budget.allows(model.name, size) and self.budget.allows(to_host, size)):
                 continue
             locality, gain = vm.locality, size - vm.local_bytes(vm.running)
+            split = arrival_split(target, nodes, size)
             model.remove(vm)
-            target.arrive(vm, arrival_split(target, nodes, size), nodes)
+            target.arrive(vm, split, nodes)
             self.budget.charge(model.name, size)
             self.budget.charge(to_host, size)
             reason = (
@@ -269,7 +270,7 @@ class NumaplaneRebalancer:
             )
             action = HostMove(
                 vm=vm.name, host=model.name, to_host=to_host, to_nodes=nodes,
-                bytes_to_move=size, reason=reason,
+                bytes_to_move=size, reason=reason, arrival=tuple(sorted(split.items())),
             )  # fmt: skip
             out.append(PlannedAction(action, float(gain)))
         return out
@@ -307,7 +308,7 @@ class NumaplaneRebalancer:
             self._pressure_since.pop(name, None)
             action = HostMove(
                 vm=vm.name, host=name, to_host=choice.to_host, to_nodes=choice.to_nodes,
-                bytes_to_move=size, reason=choice.reason,
+                bytes_to_move=size, reason=choice.reason, arrival=tuple(sorted(split.items())),
             )  # fmt: skip
             out.append(PlannedAction(action, float(size)))
         return out
