@@ -27,6 +27,7 @@ from numaplane.v1.state_pb2 import (
     HostStatus,
     JournalEntry,
     PolicyConfig,
+    VmMove,
     VmPlacement,
     VmSpec,
     VmStatus,
@@ -117,6 +118,9 @@ class ClusterSnapshot:
     """Command id -> journal entry."""
     policy: PolicyConfig | None = None
     """The cluster-wide policy knobs, when set."""
+    moves: Mapping[str, Versioned[VmMove]] = field(default_factory=dict)
+    """VM name -> the last move journaled for it (`moves/<vm>`): what the rebalancer's
+    cool-downs count from and what the placement record follows once it is applied."""
 
     def claims_on(self, host: str) -> list[Versioned[Claim]]:
         return [c for (h, _), c in self.claims.items() if h == host]
@@ -147,6 +151,7 @@ def snapshot_from_kvs(kvs: Iterable[KV], revision: int) -> ClusterSnapshot:
     vms: dict[str, VmRecord] = {}
     claims: dict[tuple[str, str], Versioned[Claim]] = {}
     commands: dict[str, Versioned[JournalEntry]] = {}
+    moves: dict[str, Versioned[VmMove]] = {}
     policy: PolicyConfig | None = None
     for kv in kvs:
         parts = keyspace.split(kv.key)
@@ -163,12 +168,16 @@ def snapshot_from_kvs(kvs: Iterable[KV], revision: int) -> ClusterSnapshot:
         elif len(parts) == 2 and parts[0] == "ledgers":
             ledger = _versioned(HostLedger, kv)
             hosts.setdefault(parts[1], HostRecord(parts[1])).ledger = ledger
+        elif len(parts) == 2 and parts[0] == "moves":
+            if (m := _versioned(VmMove, kv)) is not None:
+                moves[parts[1]] = m
         elif kv.key == keyspace.POLICY:
             found = _versioned(PolicyConfig, kv)
             policy = found.value if found is not None else None
     return ClusterSnapshot(
-        revision=revision, hosts=hosts, vms=vms, claims=claims, commands=commands, policy=policy
-    )
+        revision=revision, hosts=hosts, vms=vms, claims=claims, commands=commands,
+        policy=policy, moves=moves,
+    )  # fmt: skip
 
 
 def _host_key(rec: HostRecord, leaf: str, kv: KV) -> None:

@@ -9,6 +9,7 @@
     /numaplane/v1/vms/<vm>/placement      the reconciler's decision and its state, with reasons
     /numaplane/v1/vms/<vm>/balloon        operator's balloon intent of a VM without a spec
     /numaplane/v1/claims/<host>/<vm>      memory reserved per node between decision and observation
+                                          (a start's, or a live migration's on its target host)
     /numaplane/v1/ledgers/<host>          CAS guard rewritten by every claim made on the host
     /numaplane/v1/commands/<host>/<id>    journal: command, epoch, state
                                           (pending/sent/applied/failed)

@@ -10,8 +10,10 @@ VM needs, and carries it out as one guarded transaction per VM
 flag: a lost event, a failed transaction or a new leader costs one pass, never a
 decision.
 
-Order within a pass: first everything that frees or settles room (releases, stops,
-removals), then decisions, oldest spec first. After each claim the snapshot is read
+Order within a pass: first everything that frees or settles room (live migrations'
+claims on their targets released and placement records following applied moves —
+`controller.move_tracking` — then releases, stops, removals), then decisions, oldest
+spec first. After each claim the snapshot is read
 again, so the next decision counts the claim just made (the ledger guard would refuse
 it otherwise). A decision whose transaction loses a race (another replica claimed on
 the host, or the placement changed) is retried from a fresh snapshot on the next pass.
@@ -34,6 +36,14 @@ from common.tasks import race
 from controller import keyspace
 from controller.cluster_snapshot import ClusterSnapshot, VmRecord, read_snapshot
 from controller.cluster_view import build_view
+from controller.move_tracking import (
+    follow_txn,
+    followed_placement,
+    move_claim_step,
+    move_open,
+    on_the_clock,
+    release_move_claim_txn,
+)
 from controller.placement_decide import decide, start_command
 from controller.placement_state import (
     Decide,
@@ -61,7 +71,7 @@ from controller.store import ClusterStore, StoreError
 
 log = logging.getLogger(__name__)
 
-_WATCHED = ("vms", "claims", "hosts", "commands", "config")
+_WATCHED = ("vms", "claims", "hosts", "commands", "config", "moves")
 """Top-level key groups whose changes can change a placement step."""
 
 
@@ -76,6 +86,12 @@ class PassResult:
     removed: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
     """VMs that fit nowhere this pass (newly pending or still pending)."""
+    moves_released: list[str] = field(default_factory=list)
+    """VMs whose live migration's claim on its target was released."""
+    followed: list[str] = field(default_factory=list)
+    """VMs whose placement record now names where their applied move took them."""
+    moves_open: bool = False
+    """Some move awaits its result: the loop wakes on results and reports (no timer)."""
     conflicts: int = 0
     timed: bool = False
     """Some VM waits on the clock (a start or stop in flight, a retry due later): the
@@ -152,7 +168,7 @@ class PlacementLoop:
             # What this pass started (a claim, a stop, a retryable failure) may wait on
             # the clock too; the next pass recomputes it from the records.
             timed = result.timed or bool(result.claimed or result.released or result.stopped)
-            self._in_flight = timed
+            self._in_flight = timed or result.moves_open
             self._waiting_for_room = bool(result.waiting)
             if result.conflicts:
                 self._wake.set()  # lost a race: decide again from a fresh snapshot
@@ -163,6 +179,7 @@ class PlacementLoop:
         result = PassResult()
         snapshot = await read_snapshot(self._store)
         now = self._clock()
+        await self._settle_moves(snapshot, now, result)
         decisions: list[str] = []
         for name in sorted(snapshot.vms):
             vm = snapshot.vms[name]
@@ -174,7 +191,7 @@ class PlacementLoop:
                 await self._settle(vm, snapshot, step, now, result)
         if not decisions:
             return result
-        if result.released or result.removed or result.stopped:
+        if result.released or result.removed or result.stopped or result.moves_released:
             snapshot = await read_snapshot(self._store)
         decisions.sort(key=lambda n: _age_key(snapshot.vms.get(n), n))
         view = build_view(snapshot, now=now)
@@ -188,6 +205,40 @@ class PlacementLoop:
                 snapshot = await read_snapshot(self._store)
                 view = build_view(snapshot, now=now)
         return result
+
+    async def _settle_moves(
+        self, snapshot: ClusterSnapshot, now: float, result: PassResult
+    ) -> None:
+        """Moves journaled by the rebalance loop: release their target claims when done,
+        and make placement records follow the applied ones (controller.move_tracking)."""
+        for claim in [c for c in snapshot.claims.values() if c.value.move]:
+            step = move_claim_step(claim, snapshot, now, self.timings)
+            if step is None:
+                # Kept: a timeout may come due without any event; a sent migration's
+                # result and the VM's reports are events (`moves_open` keeps them waking).
+                result.timed = result.timed or on_the_clock(claim, snapshot)
+                result.moves_open = True
+                continue
+            if await self._apply(release_move_claim_txn(step, snapshot, now)):
+                result.moves_released.append(claim.value.vm)
+                log.info("claim of %s's live migration on %s released: %s", claim.value.vm,
+                         claim.value.host, step.reason)
+            else:
+                result.conflicts += 1
+        for name in sorted(snapshot.moves):
+            vm = snapshot.vms.get(name)
+            if vm is None:
+                continue
+            result.moves_open = result.moves_open or move_open(vm, snapshot)
+            placement = followed_placement(vm, snapshot, now)
+            if placement is None:
+                continue
+            if await self._apply(follow_txn(vm, placement)):
+                result.followed.append(name)
+                log.info("placement of %s follows its move: %s on %s nodes %s", name,
+                         placement.reason, placement.host, list(placement.nodes))
+            else:
+                result.conflicts += 1
 
     async def _settle(
         self,

@@ -106,7 +106,9 @@ def next_step(
     spec = vm.spec.value if vm.spec is not None else None
     p = vm.placement.value if vm.placement is not None else None
     if spec is None:
-        if p is not None or snapshot.claims_of(vm.name):
+        # A live migration's claim is not the placement's (a VM numaplane only observes
+        # can be moved): controller.move_tracking releases it.
+        if p is not None or any(not c.value.move for c in snapshot.claims_of(vm.name)):
             return Remove("its spec is gone")
         return Wait("not managed by numaplane")
     if spec.deleted:

@@ -12,7 +12,9 @@ journal entry are written together, guarded by
 * the claim and the journal entry must not exist.
 
 A claim released (VM observed, start failed) does not touch the ledger: releasing only
-ever makes a concurrent decision more conservative than it needed to be.
+ever makes a concurrent decision more conservative than it needed to be. A live
+migration's claim on its target (`controller.rebalance.journaling`) rewrites the same
+ledger, so a start and a migration decided from one snapshot cannot both take the room.
 
 Every other transaction guards the records it changes by the revisions it read.
 """
@@ -34,7 +36,7 @@ from numaplane.v1.state_pb2 import (
 from numaplane.v1.types_pb2 import NodeMemory
 
 from controller import journal, keyspace
-from controller.cluster_snapshot import ClusterSnapshot, VmRecord
+from controller.cluster_snapshot import ClusterSnapshot, Versioned, VmRecord
 from controller.policy.types import Candidate, PlacementDecision
 from controller.state import encode
 
@@ -102,20 +104,35 @@ def claim_txn(
     record.command_id = command.id
     record.memory_by_node.extend(claim.memory_by_node)
     host_record = snapshot.hosts.get(host)
-    ledger = HostLedger(host=host, last_vm=vm.name, epoch=epoch, updated_at=now)
-    ledger_rev = 0
-    if host_record is not None and host_record.ledger is not None:
-        ledger.claims_made = host_record.ledger.value.claims_made
-        ledger_rev = host_record.ledger.mod_revision
-    ledger.claims_made += 1
+    ledger = next_ledger(
+        host, host_record.ledger if host_record is not None else None, vm.name, epoch, now
+    )
     return Txn(
         writes=[
-            (keyspace.ledger(host), encode(ledger), ledger_rev),
+            ledger_write(host, ledger, host_record.ledger if host_record is not None else None),
             (keyspace.claim(host, vm.name), encode(claim), 0),
             (keyspace.vm_placement(vm.name), encode(record), _rev(vm)),
             (keyspace.command(host, command.id), encode(entry), 0),
         ]
     )
+
+
+def next_ledger(
+    host: str, previous: Versioned[HostLedger] | None, vm: str, epoch: int, now: float
+) -> HostLedger:
+    """The ledger a claim on `host` writes: one more claim made, by `vm`."""
+    made = previous.value.claims_made if previous is not None else 0
+    return HostLedger(host=host, last_vm=vm, epoch=epoch, updated_at=now, claims_made=made + 1)
+
+
+def ledger_write(
+    host: str, ledger: HostLedger, previous: Versioned[HostLedger] | None
+) -> tuple[str, str, int]:
+    """The ledger put, guarded by the revision read (0: it must not exist yet). Every
+    transaction that claims on a host carries it (starts here, live migrations'
+    targets in `controller.rebalance.journaling`), so two of them decided from one
+    snapshot cannot both commit."""
+    return (keyspace.ledger(host), encode(ledger), previous.mod_revision if previous else 0)
 
 
 def release_txn(
@@ -134,7 +151,7 @@ def release_txn(
     p.CopyFrom(vm.placement.value)
     p.state, p.reason, p.updated_at = state, reason, now
     txn = Txn(writes=[(keyspace.vm_placement(vm.name), encode(p), vm.placement.mod_revision)])
-    for claim in snapshot.claims_of(vm.name):
+    for claim in start_claims(snapshot, vm.name):
         txn.deletes.append((keyspace.claim(claim.value.host, vm.name), claim.mod_revision))
     found = snapshot.commands.get(p.command_id)
     if cancel_command and found is not None:
@@ -144,6 +161,12 @@ def release_txn(
         txn.writes.append((keyspace.command(entry.host, entry.id), encode(entry),
                            found.mod_revision))
     return txn
+
+
+def start_claims(snapshot: ClusterSnapshot, vm: str) -> list[Versioned[Claim]]:
+    """The VM's claims made by its starts, not by a live migration of it (those follow
+    the move's rules: controller.move_tracking)."""
+    return [c for c in snapshot.claims_of(vm) if not c.value.move]
 
 
 def resident_txn(vm: VmRecord, at: float) -> Txn:

@@ -4,14 +4,17 @@ its cool-down, and the PlannedMove an operator reads.
 - `MemoryMove` -> MigrateMemory to the nodes, at the host's budget rate, vCPUs re-bound
   to the target nodes' CPUs (the rebalancer's moves always move both);
 - `AffinityChange` -> SetVcpuAffinity to every CPU of the nodes;
-- `HostMove` -> LiveMigrate, sent to the source host, with the target's nodes and rate.
+- `HostMove` -> LiveMigrate, sent to the source host, with the target's nodes and rate,
+  and a claim on the target (`target_claim`): the VM's memory on the target nodes, held
+  while the copy runs (`controller.move_tracking` says when it is released).
 """
 
 from __future__ import annotations
 
 from numaplane.v1 import link_pb2
 from numaplane.v1.admin_pb2 import PlannedMove
-from numaplane.v1.state_pb2 import VmMove
+from numaplane.v1.state_pb2 import Claim, VmMove
+from numaplane.v1.types_pb2 import NodeMemory
 
 from common.units import MiB
 from controller import journal
@@ -91,4 +94,22 @@ def planned_move(action: Action) -> PlannedMove:
         to_host=action.to_host if isinstance(action, HostMove) else "",
         bytes=moved_bytes(action),
         reason=action.reason,
+    )
+
+
+def target_claim(action: Action, cmd: link_pb2.Command, at: float) -> Claim | None:
+    """The room a live migration holds on its target while it runs; None for moves
+    within a host (their memory leaves nodes of the same host as it arrives)."""
+    if not isinstance(action, HostMove):
+        return None
+    return Claim(
+        host=action.to_host,
+        vm=action.vm,
+        memory_by_node=[
+            NodeMemory(node=n, bytes=b) for n, b in sorted(action.arrival_by_node().items()) if b
+        ],
+        created_at=at,
+        epoch=cmd.epoch,
+        command_id=cmd.id,
+        move=True,
     )

@@ -9,7 +9,12 @@ From the snapshot (`controller.cluster_snapshot`) and `controller.cluster_view`:
   read the same snapshot cannot both move one VM;
 - the context (`RebalanceContext`): VMs' reservations (their specs), which hosts can
   live-migrate (their Hello's capabilities), and which VMs are busy — a move, start or
-  stop of theirs is still open in the journal, or their spec is being deleted.
+  stop of theirs is still open in the journal, their placement is still `starting` or
+  `stopping`, or their spec is being deleted.
+
+Claims in flight — starts' and live migrations' (`controller.move_tracking`) — are in
+the view (`HostView.claimed_by_node`), and the rebalancer's room checks start from
+`HostView.available_bytes`, so a pass never plans into memory already promised.
 """
 
 from __future__ import annotations
@@ -52,18 +57,11 @@ async def read_inputs(store: ClusterStore, now: float) -> RebalanceInputs:
 
 def inputs_from(kvs: list[KV], revision: int, now: float) -> RebalanceInputs:
     snapshot = snapshot_from_kvs(kvs, revision)
-    moves: dict[str, Versioned[VmMove]] = {}
+    moves = dict(snapshot.moves)
     trigger: Versioned[RebalanceTrigger] | None = None
     policy_text: str | None = None
     for kv in kvs:
-        if kv.key.startswith(keyspace.MOVES):
-            try:
-                move = decode(VmMove, kv.value, key=kv.key)
-            except RecordError as e:
-                log.warning("%s", e)
-                continue
-            moves[kv.key[len(keyspace.MOVES) :]] = Versioned(move, kv.mod_revision)
-        elif kv.key == keyspace.REBALANCE_NOW:
+        if kv.key == keyspace.REBALANCE_NOW:
             try:
                 trigger = Versioned(decode(RebalanceTrigger, kv.value, key=kv.key), kv.mod_revision)
             except RecordError as e:
@@ -100,6 +98,14 @@ def context_of(snapshot: ClusterSnapshot) -> RebalanceContext:
     )
     busy = {
         name for name, vm in snapshot.vms.items() if vm.spec is not None and vm.spec.value.deleted
+    }
+    # A start the agent applied but whose memory placement has not yet seen keeps its
+    # placement `starting` (and its claim on the start host): moving it then would leave
+    # that placement waiting for the VM on a host it has left.
+    busy |= {
+        name
+        for name, vm in snapshot.vms.items()
+        if vm.placement is not None and vm.placement.value.state in ("starting", "stopping")
     }
     for entry in snapshot.commands.values():
         e = entry.value

@@ -6,20 +6,45 @@ the same snapshot as another — the old one that has not noticed it lost, and t
 one — loses this guard for every VM the other moved first, so a VM is never moved twice
 from one observation. A manual move also marks its request journaled in the same
 transaction (guarded by the request's revision), as the reconciler does for pings.
+
+A live migration also claims its room on the target in the same transaction, exactly
+as a start does (`controller.placement_txn.claim_txn`): the claim `claims/<target>/<vm>`
+is created and the target's ledger rewritten, guarded by the ledger revision the pass
+read. A placement decision (or another pass) that read the target before this claim
+loses its own ledger guard and decides again from a snapshot that counts it; if it
+committed first, this move loses and the next pass plans from a snapshot that counts
+the start. `controller.move_tracking` releases the claim.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from numaplane.v1 import link_pb2
-from numaplane.v1.state_pb2 import CommandRequest, VmMove
+from numaplane.v1.state_pb2 import Claim, CommandRequest, HostLedger, VmMove
 
 from controller import journal, keyspace
+from controller.cluster_snapshot import Versioned
+from controller.placement_txn import ledger_write, next_ledger
 from controller.state import encode
 from controller.store import ClusterStore
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TargetClaim:
+    """A live migration's claim on its target, and the target's ledger as the pass read it
+    (None: no claim was ever made there)."""
+
+    claim: Claim
+    ledger: Versioned[HostLedger] | None
+
+    def new_ledger(self) -> HostLedger:
+        """The target's ledger as the move's transaction writes it."""
+        c = self.claim
+        return next_ledger(c.host, self.ledger, c.vm, c.epoch, c.created_at)
 
 
 async def journal_move(
@@ -29,8 +54,12 @@ async def journal_move(
     record: VmMove,
     move_revision: int,
     request: tuple[CommandRequest, int] | None = None,
-) -> bool:
-    """True when the command is journaled; False when a guard failed (someone else moved)."""
+    *,
+    target: TargetClaim | None = None,
+) -> int | None:
+    """The store revision of the transaction when the command is journaled (with the
+    target's claim, if any: the target's ledger now has that mod_revision); None when a
+    guard failed (someone else moved the VM, or claimed on the target)."""
     entry = journal.new_entry(host, cmd, request_id=request[0].id if request else "")
     writes: list[tuple[str, str, int | None]] = [
         (keyspace.command(host, cmd.id), encode(entry), 0),
@@ -40,11 +69,15 @@ async def journal_move(
         req, revision = request
         req.command_id = cmd.id
         writes.append((keyspace.request(req.id), encode(req), revision))
-    done = await store.txn_put_many(writes) is not None
-    if done:
+    if target is not None:
+        c = target.claim
+        writes.append(ledger_write(c.host, target.new_ledger(), target.ledger))
+        writes.append((keyspace.claim(c.host, c.vm), encode(c), 0))
+    committed = await store.txn_put_many(writes)
+    if committed is not None:
         log.info("journaled %s of %s on %s as %s: %s", record.kind, record.vm, host, cmd.id,
                  record.reason)
-    return done
+    return committed
 
 
 async def refuse_request(

@@ -5,7 +5,9 @@ Three coroutines, owned by one `race` (common.tasks) while this replica leads:
 - **passes**: every `period_s` (read from the policy each pass) — or at once when an
   operator's `rebalance now` arrives — read the inputs (`inputs.read_inputs`), run the
   rebalancer when enabled (a requested pass runs even when disabled), and journal each
-  action with its move record (`journaling`). The first pass comes one period after
+  action with its move record — and a live migration with its claim on the target, so
+  that nothing else is placed into the memory the copy is headed for
+  (`journaling`; `controller.move_tracking` releases it). The first pass comes one period after
   taking the lead, so that agents' first reports are in. One `NumaplaneRebalancer` is
   kept while the settings stay the same: its per-host budget buckets carry over between
   passes (a new leader starts with full buckets).
@@ -28,20 +30,21 @@ import logging
 import time
 from collections.abc import Callable
 
-from numaplane.v1.state_pb2 import CommandRequest, RebalanceTrigger
+from numaplane.v1.state_pb2 import CommandRequest, HostLedger, RebalanceTrigger
 
 from common.tasks import race
 from controller import keyspace
-from controller.policy.rebalance import NumaplaneRebalancer, PlannedAction, RebalanceSettings
+from controller.cluster_snapshot import Versioned
+from controller.policy.rebalance import NumaplaneRebalancer, RebalanceSettings
 from controller.policy.rebalance.manual import (
     ManualMoveRefused,
     manual_host_move,
     manual_memory_move,
 )
 from controller.policy.types import Action
-from controller.rebalance.commands import command_for, move_record
+from controller.rebalance.commands import command_for, move_record, target_claim
 from controller.rebalance.inputs import RebalanceInputs, read_inputs
-from controller.rebalance.journaling import journal_move, refuse_request
+from controller.rebalance.journaling import TargetClaim, journal_move, refuse_request
 from controller.state import RecordError, decode, encode
 from controller.store import ClusterStore, StoreError
 
@@ -49,6 +52,9 @@ log = logging.getLogger(__name__)
 
 MANUAL_KINDS = ("migrate-memory", "live-migrate")
 """Operator request kinds this loop journals (the reconciler's own loop leaves them)."""
+
+MANUAL_ATTEMPTS = 3
+"""Fresh reads an operator's move gets when its transaction loses a guard."""
 
 
 class RebalanceLoop:
@@ -97,7 +103,8 @@ class RebalanceLoop:
         if not (inputs.settings.enabled or forced):
             return []
         planned = self._rebalancer_for(inputs.settings).plan_actions(inputs.view, inputs.context)
-        done = [p.action for p in planned if await self._journal(p, inputs)]
+        ledgers = _Ledgers(inputs)
+        done = [p.action for p in planned if await self._journal(p.action, inputs, ledgers)]
         self.passes += 1
         if planned or done:
             log.info("rebalancing pass: %d of %d moves journaled", len(done), len(planned))
@@ -119,18 +126,31 @@ class RebalanceLoop:
             self._rebalancer = NumaplaneRebalancer(settings)
         return self._rebalancer
 
-    async def _journal(self, planned: PlannedAction, inputs: RebalanceInputs) -> bool:
-        action = planned.action
+    async def _journal(
+        self,
+        action: Action,
+        inputs: RebalanceInputs,
+        ledgers: _Ledgers,
+        request: tuple[CommandRequest, int] | None = None,
+    ) -> bool:
+        """Journal one action with its move record (and a live migration's target claim)."""
         try:
             cmd = command_for(action, self._epoch(), inputs.settings, inputs.view)
         except ValueError as e:
             log.warning("cannot journal a move of %s: %s", action.vm, e)
             return False
         previous = inputs.moves.get(action.vm)
-        record = move_record(action, cmd, self._clock())
-        return await journal_move(
-            self._store, action.host, cmd, record, previous.mod_revision if previous else 0
-        )
+        now = self._clock()
+        record = move_record(action, cmd, now, manual=request is not None)
+        claim = target_claim(action, cmd, now)
+        target = TargetClaim(claim, ledgers.get(claim.host)) if claim is not None else None
+        revision = await journal_move(
+            self._store, action.host, cmd, record, previous.mod_revision if previous else 0,
+            request=request, target=target,
+        )  # fmt: skip
+        if revision is not None and target is not None:
+            ledgers.wrote(target, revision)
+        return revision is not None
 
     # -- triggers ------------------------------------------------------------------------
 
@@ -166,25 +186,55 @@ class RebalanceLoop:
                 log.warning("manual move %s: %s (retried on the next event)", req.id, e)
 
     async def manual_move(self, req: CommandRequest, revision: int) -> bool:
-        """Journal an operator's move, or refuse it with the reason; True when journaled."""
-        inputs = await read_inputs(self._store, self._clock())
-        try:
-            action = manual_action(req, inputs)
-        except ManualMoveRefused as e:
-            log.info("manual move %s refused: %s", req.id, e)
-            await refuse_request(self._store, req, revision, f"refused: {e}")
-            return False
-        cmd = command_for(action, self._epoch(), inputs.settings, inputs.view)
-        previous = inputs.moves.get(action.vm)
-        record = move_record(action, cmd, self._clock(), manual=True)
-        return await journal_move(
-            self._store,
-            action.host,
-            cmd,
-            record,
-            previous.mod_revision if previous else 0,
-            request=(req, revision),
+        """Journal an operator's move, or refuse it with the reason; True when journaled.
+
+        A live migration whose target claim loses the ledger guard (a start was claimed
+        there meanwhile) is checked again from a fresh read, a few times: nothing else
+        would wake this request up, as its record did not change."""
+        for _ in range(MANUAL_ATTEMPTS):
+            inputs = await read_inputs(self._store, self._clock())
+            try:
+                action = manual_action(req, inputs)
+            except ManualMoveRefused as e:
+                log.info("manual move %s refused: %s", req.id, e)
+                await refuse_request(self._store, req, revision, f"refused: {e}")
+                return False
+            if await self._journal(action, inputs, _Ledgers(inputs), request=(req, revision)):
+                return True
+            kv = await self._store.get(keyspace.request(req.id))
+            if kv is None:
+                return False
+            current = decode(CommandRequest, kv.value, key=kv.key)
+            if current.command_id:
+                return False  # journaled (or refused) by another leader
+            req, revision = current, kv.mod_revision
+        log.info("manual move %s lost the race for room %d times; refusing it", req.id,
+                 MANUAL_ATTEMPTS)
+        await refuse_request(
+            self._store, req, revision, "refused: the target's room kept being claimed; retry"
         )
+        return False
+
+
+class _Ledgers:
+    """Target ledgers through one pass: as the pass read them, then as its own moves
+    rewrote them. Two live migrations to one host in one pass were planned together (the
+    planner counted the first's arrival before choosing the second), so the second is
+    guarded by the revision the first wrote; anything else that claimed there meanwhile
+    still makes it fail."""
+
+    def __init__(self, inputs: RebalanceInputs) -> None:
+        self._read = inputs.snapshot.hosts
+        self._written: dict[str, Versioned[HostLedger]] = {}
+
+    def get(self, host: str) -> Versioned[HostLedger] | None:
+        if host in self._written:
+            return self._written[host]
+        record = self._read.get(host)
+        return record.ledger if record is not None else None
+
+    def wrote(self, target: TargetClaim, revision: int) -> None:
+        self._written[target.claim.host] = Versioned(target.new_ledger(), revision)
 
 
 def manual_action(req: CommandRequest, inputs: RebalanceInputs) -> Action:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from numaplane.v1.state_pb2 import JournalEntry, VmMove, VmStatus
+from numaplane.v1.state_pb2 import HostLedger, JournalEntry, VmMove, VmPlacement, VmStatus
 
 from common.units import GiB, MiB
 from controller import keyspace
@@ -56,6 +56,12 @@ async def set_policy(store: EtcdStore, **rebalance: float | bool) -> None:
 async def entries(store: EtcdStore, host: str) -> list[JournalEntry]:
     kvs, _ = await store.get_prefix(keyspace.host_commands(host))
     return [decode(JournalEntry, kv.value) for kv in kvs]
+
+
+async def placement(store: EtcdStore, vm: str) -> VmPlacement:
+    kv = await store.get(keyspace.vm_placement(vm))
+    assert kv is not None
+    return decode(VmPlacement, kv.value)
 
 
 async def status(store: EtcdStore, vm: str) -> VmStatus | None:
@@ -207,6 +213,57 @@ async def test_manual_moves_memory_then_host_and_a_refusal(
         await wait_for(on_b)
         move = decode(VmMove, (await store.get(keyspace.vm_move("app"))).value)  # type: ignore[union-attr]
         assert move.manual and move.kind == "live-migrate" and move.to_host == "b"
+        # The migration claimed its room on b (the only claim ever made there), and the
+        # leader released it once b's status counted app.
+        ledger = decode(HostLedger, (await store.get(keyspace.ledger("b"))).value)  # type: ignore[union-attr]
+        assert (ledger.claims_made, ledger.last_vm) == (1, "app")
+
+        async def released() -> bool:
+            kvs, _ = await store.get_prefix(keyspace.CLAIMS)
+            return not kvs
+
+        await wait_for(released)
+
+
+async def test_a_placed_vm_moved_to_another_host_has_its_placement_follow(
+    store: EtcdStore, settings: ControllerSettings, hosts: Hosts, agents: Running, tmp_path: Path
+) -> None:
+    await set_policy(store, enabled=False)
+    async with Controller(settings) as ctl:
+        agents.start(agent("a", settings, hosts.backend_a, tmp_path))
+        agents.start(agent("b", settings, hosts.backend_b, tmp_path))
+
+        async def both_up() -> bool:
+            return all([await store.get(keyspace.host_alive(h)) for h in ("a", "b")])
+
+        await wait_for(both_up)
+        address = f"127.0.0.1:{ctl.admin_port}"
+        code, out, err = await cli("--controller", address, "vm", "create", "web", "--vcpus",
+                                   "1", "--memory", "1G", "--host", "a", "--wait")
+        assert code == 0, err
+        before = await placement(store, "web")
+        assert before.host == "a" and before.state == "running"
+
+        code, out, err = await cli(
+            "--controller", address, "vm", "migrate", "web", "--host", "b", "--wait"
+        )
+        assert code == 0, err
+        assert hosts.b.vm("web").resident_bytes == GiB
+
+        async def followed() -> bool:
+            p = await placement(store, "web")
+            kvs, _ = await store.get_prefix(keyspace.CLAIMS)
+            return p.host == "b" and not kvs
+
+        await wait_for(followed)
+        after = await placement(store, "web")
+        assert after.reason.startswith("moved by the operator: live-migrate web (1G) to b nodes")
+        assert list(after.reasons) == list(before.reasons)
+        assert set(hosts.b.vm("web").memory_by_node) <= set(after.nodes)
+        code, out, err = await cli("--controller", address, "explain", "vm", "web",
+                                   "--output", "json")
+        assert code == 0, err
+        assert json.loads(out)["host"] == "b"
 
 
 async def test_a_migration_interrupted_by_an_agent_restart_is_applied_once(
