@@ -196,7 +196,8 @@ def stop_txn(vm: VmRecord, host: str, epoch: int, now: float) -> Txn:
 
 
 def remove_txn(vm: VmRecord, snapshot: ClusterSnapshot) -> Txn:
-    """Delete spec, placement and claims (each guarded by the revision read)."""
+    """Delete spec, placement, claims and the last move record (each guarded by the
+    revision read): a VM created again under the same name starts with no cool-down."""
     txn = Txn()
     if vm.spec is not None:
         txn.deletes.append((keyspace.vm_spec(vm.name), vm.spec.mod_revision))
@@ -204,6 +205,9 @@ def remove_txn(vm: VmRecord, snapshot: ClusterSnapshot) -> Txn:
         txn.deletes.append((keyspace.vm_placement(vm.name), vm.placement.mod_revision))
     for claim in snapshot.claims_of(vm.name):
         txn.deletes.append((keyspace.claim(claim.value.host, vm.name), claim.mod_revision))
+    move = snapshot.moves.get(vm.name)
+    if move is not None:
+        txn.deletes.append((keyspace.vm_move(vm.name), move.mod_revision))
     return txn
 
 
