@@ -5,21 +5,35 @@ policy's plan, time, metrics) with two more measurements per tick, taken on the 
 the policy sees:
 
 - the **deficit** D: the fewest bytes that must move for the cluster's locality to
-  reach the target (`oracle.min_bytes_to_move`, metric `locality`, vCPUs where they are),
-  measured before the tick's events and again after them;
+  reach the target, measured before the tick's events and again after them (only on
+  ticks that have events);
 - the bytes moved so far (NUMA migrations and host moves).
 
+Two oracles define the target and D (`--oracle` of `numaplane-bench rebalance`):
+
+- `room` (the default, `bench.room_oracle`): the target of a state S is TARGET x L*(S),
+  the best locality S allows with every node's capacity kept (a VM stays, or goes to a
+  compact home on its host or, by live migration, on another), and D is
+  D(S, TARGET x L*(S)), the fewest bytes over those choices that reach it — both exact
+  mixed-integer programs per state, with labelled fallbacks (`RebalanceRun.oracle_methods`
+  counts which happened).
+- `blind` (the figures before it): the target is TARGET x the scenario oracle's locality
+  (1.0, `bench.oracle`), and D is `oracle.min_bytes_to_move` (metric `locality`, vCPUs
+  where they are): remote bytes, as if they could always move to the vCPUs' nodes.
+
 A **disturbance** is a tick whose events raise D (a VM spilled on arrival, grew into a
-remote node, ...). The oracle's lower bound on bytes is the sum of those raises: each
-byte of deficit an event created must be moved by someone, and no move repays more
-than one byte of it. (Events that lower D — departures — are not credited, so the bound
-stays a lower bound on what a policy that never moves needlessly must move.)
+remote node, ...). The oracle's bytes are the sum of those raises: each byte of deficit
+an event created must be moved by someone. (Events that lower D — departures — are not
+credited, so the sum stays a lower bound on what a policy that never moves needlessly
+must move, for a policy that repairs within the oracle's choices; see `bench.room_oracle`
+for why spreading vCPUs can do with less.)
 
 **Time to converge** after a disturbance at tick k: the number of periods (ticks, a
-rebalancing pass each) until the sampled locality is back at `target` x the oracle's
-locality — 1 when the pass of tick k itself repaired it (that pass runs after the
-events, and the sample after its moves ran for one period). A disturbance the run never
-recovers from within its remaining ticks counts as not converged.
+rebalancing pass each) until the sampled locality is back at the target of the state it
+was sampled on (with `room`, TARGET x L* of the state after the tick's pass and time, the
+one `Metrics` samples) — 1 when the pass of tick k itself repaired it (that pass runs
+after the events, and the sample after its moves ran for one period). A disturbance the
+run never recovers from within its remaining ticks counts as not converged.
 
 The target of issue 6: within 3 periods, moving at most 1.25 x the oracle's bytes.
 """
@@ -28,16 +42,23 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal, Protocol
 
 from bench.metrics import RunResult, summarize
 from bench.oracle import min_bytes_to_move, oracle_metrics
 from bench.policies import BenchPolicy
+from bench.room_oracle import RoomOracle
 from bench.runner import Run
 from bench.scenario import Scenario
 from bench.timeline import timeline
 from common.units import GiB
+from controller.policy.types import ClusterView
+
+OracleName = Literal["room", "blind"]
+ORACLES: tuple[OracleName, ...] = ("room", "blind")
 
 TARGET = 0.95
 """Share of the oracle's locality a disturbance must be repaired to."""
@@ -58,16 +79,64 @@ class Disturbance:
     """Periods until locality was back at the target; None: never within the run."""
 
 
+class TargetOracle(Protocol):
+    """What the harness asks an oracle about a state: its target locality and deficit."""
+
+    methods: Counter[str]
+    """How many values were found each way (kind: method)."""
+
+    def target(self, view: ClusterView) -> float: ...
+
+    def deficit(self, view: ClusterView) -> int: ...
+
+
+class BlindOracle:
+    """The capacity-blind measure: one target for the whole run (TARGET x the scenario
+    oracle's locality), D = remote bytes (`min_bytes_to_move`, vCPUs kept)."""
+
+    def __init__(self, target: float) -> None:
+        self._target = target
+        self.methods: Counter[str] = Counter()
+
+    def target(self, view: ClusterView) -> float:
+        return self._target
+
+    def deficit(self, view: ClusterView) -> int:
+        self.methods["bound: capacity-blind (min_bytes_to_move, vCPUs kept)"] += 1
+        vms = [vm for host in view.hosts for vm in host.vms]
+        return min_bytes_to_move(vms, self._target, metric="locality")
+
+
+def make_oracle(name: OracleName, scenario: Scenario, seed: int) -> TargetOracle:
+    if name == "room":
+        return RoomOracle(TARGET)
+    oracle = oracle_metrics(scenario, seed) or {}
+    return BlindOracle(TARGET * float(oracle.get("mean_locality", 1.0)))
+
+
 @dataclass
 class RebalanceRun:
     result: RunResult
-    target_locality: float
+    oracle: OracleName = "room"
+    targets: list[float] = field(default_factory=list)
+    """The target locality of each sampled state (TARGET x its oracle locality)."""
+    oracle_methods: dict[str, int] = field(default_factory=dict)
+    """How the oracle's values were found (kind: method -> count)."""
     times: list[float] = field(default_factory=list)
     moved_bytes: list[int] = field(default_factory=list)
     """Bytes moved so far, per tick (after the tick)."""
     bound_bytes: list[int] = field(default_factory=list)
     """The oracle's lower bound so far, per tick."""
     disturbances: list[Disturbance] = field(default_factory=list)
+
+    @property
+    def oracle_locality(self) -> float | None:
+        """Mean over ticks of the oracle's locality of the sampled state."""
+        return statistics.fmean(self.targets) / TARGET if self.targets else None
+
+    @property
+    def oracle_exact(self) -> bool:
+        return all(m.startswith("exact") for m in self.oracle_methods)
 
     @property
     def gib_moved(self) -> float:
@@ -104,10 +173,15 @@ class RebalanceRun:
     def record(self) -> dict[str, object]:
         ratio = self.bytes_ratio
         within = self.converged_within(PERIODS)
+        oracle_loc = self.oracle_locality
         return {
             "scenario": self.result.scenario,
             "policy": self.result.policy,
+            "oracle": self.oracle,
+            "oracle_exact": self.oracle_exact,
+            "oracle_methods": dict(self.oracle_methods),
             "mean_locality": round(self.result.mean_locality, 4),
+            "oracle_locality": None if oracle_loc is None else round(oracle_loc, 4),
             "mean_access_locality": round(self.result.mean_access_locality, 4),
             "mean_vm_throughput": round(self.result.mean_vm_throughput, 4),
             "gib_moved": round(self.gib_moved, 2),
@@ -128,18 +202,12 @@ def _meets(within: float | None, ratio: float | None) -> bool | None:
     return within == 1.0 and (ratio is None or ratio <= BYTES_FACTOR)
 
 
-def deficit(run: Run, target: float) -> int:
-    """Bytes that must move for the cluster to reach `target` locality (vCPUs stay)."""
-    view = run.cluster.view(claims=False)
-    vms = [vm for host in view.hosts for vm in host.vms]
-    return min_bytes_to_move(vms, target, metric="locality")
-
-
 def run_rebalancing(
     scenario: Scenario,
     policy: BenchPolicy,
     *,
     seed: int | None = None,
+    oracle: OracleName = "room",
     progress: Callable[[int, int], None] | None = None,
 ) -> RebalanceRun:
     """`bench.runner.run_scenario` with the deficit and bytes moved measured each tick."""
@@ -147,10 +215,9 @@ def run_rebalancing(
 
     started = time.perf_counter()
     seed = scenario.seed if seed is None else seed
-    oracle = oracle_metrics(scenario, seed) or {}
-    target = TARGET * float(oracle.get("mean_locality", 1.0))
+    measure = make_oracle(oracle, scenario, seed)
     run = Run(scenario, policy, seed)
-    out = RebalanceRun(result=_empty(scenario, policy, seed), target_locality=target)
+    out = RebalanceRun(result=_empty(scenario, policy, seed), oracle=oracle)
     events = timeline(scenario.events, seed, scenario.duration_s)
     ticks = max(1, math.ceil(scenario.duration_s / scenario.tick_s - 1e-9))
     next_event = 0
@@ -159,20 +226,19 @@ def run_rebalancing(
     for k in range(ticks):
         now = k * scenario.tick_s
         run.cluster.now = now
-        before = deficit(run, target)
-        applied = False
-        while next_event < len(events) and events[next_event].at < now + scenario.tick_s:
-            run.apply(events[next_event])
-            next_event += 1
-            applied = True
-        if applied:
-            after = deficit(run, target)
+        if next_event < len(events) and events[next_event].at < now + scenario.tick_s:
+            before = measure.deficit(run.cluster.view(claims=False))
+            while next_event < len(events) and events[next_event].at < now + scenario.tick_s:
+                run.apply(events[next_event])
+                next_event += 1
+            after = measure.deficit(run.cluster.view(claims=False))
             if after > before:
                 bound += after - before
                 pending.append((now, _locality(run), after - before, k))
         run.rebalance()
         run.cluster.advance(scenario.tick_s)
         run.metrics.record(run.cluster)
+        out.targets.append(measure.target(run.cluster.view(claims=False)))
         out.times.append(now + scenario.tick_s)
         out.moved_bytes.append(run.cluster.migrated_bytes)
         out.bound_bytes.append(bound)
@@ -181,10 +247,15 @@ def run_rebalancing(
     samples = run.metrics.samples
     for t, loc, created, k in pending:
         periods = next(
-            (j - k + 1 for j in range(k, len(samples)) if samples[j].locality >= target - 1e-9),
+            (
+                j - k + 1
+                for j in range(k, len(samples))
+                if samples[j].locality >= out.targets[j] - 1e-9
+            ),
             None,
         )
         out.disturbances.append(Disturbance(t, loc, created, periods))
+    out.oracle_methods = dict(measure.methods)
     out.result = summarize(
         run.metrics,
         scenario=scenario.name,

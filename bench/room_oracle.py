@@ -1,0 +1,473 @@
+"""The rebalancing oracle that respects room: the best locality a cluster state allows, and
+the fewest bytes that reach a share of it, with every node's capacity kept.
+
+`bench.oracle.min_bytes_to_move` counts remote bytes as if they could always move to the
+nodes where the vCPUs run, and takes 1.0 as the reachable locality. On a full host that
+is wrong in both directions: the bytes cannot move there (the only repair may be a live
+migration that copies the whole VM), and some locality may not be reachable at all.
+This oracle asks what is possible in the state the policy sees.
+
+State S: the `ClusterView` of the policy — hosts with their `topology` (node capacities,
+CPUs, distances) and `vms`, each `VmView` with `memory_by_node` (resident bytes per node),
+`running_nodes` (where its vCPUs run) and `vcpus`. Each VM v, of resident memory M_v,
+chooses one option:
+
+- **stay**: nothing moves; its memory stays where it is and its locality stays its
+  current one, l_v = (memory on running_nodes) / M_v; 0 bytes.
+- **home (h, N)**: a node set N of host h, its vCPUs re-pinned to N (free), all of its
+  memory in N, locality 1. N is a set of the fewest nodes of h with CPUs whose
+  capacities add up to M_v: every such node for a VM that fits one node; for a larger VM
+  the sets grown from each node nearest-ring first (`node_sets.grow_nearest`, also
+  memory-first), smallest size kept. Bytes: on v's own host, M_v - (its memory already
+  in N), which stays (y_vNn >= c_vn x_vN); on another host, M_v (a live migration copies
+  everything).
+
+Capacity: on every node of every host, the memory of all VMs there after the choice is
+at most the node's capacity for VMs — its free memory plus the VMs' own resident memory
+on it, less memory claimed for VMs being started (the whole node when nothing else uses
+it). No headroom is kept: the oracle is what is possible, not what a cautious policy
+does. A multi-node home's memory splits freely over its nodes (continuous y). CPU
+capacity is not constrained — more optimistic, so still a bound on what a policy that
+also respects CPUs can do.
+
+With x_o binary per option o (one per VM), y_on >= 0 per home option and node,
+stay loss s_v = M_v (1 - l_v) and total M = sum M_v:
+
+    sum_o x_o = 1 (per VM);  sum_n y_on = M_v x_o;  y_on >= c_vn x_o (own host);
+    sum_v c_vn x_stay(v) + sum_o y_on <= capacity_n (per node)
+    MILP 1:  L*(S) = 1 - (min sum_v s_v x_stay(v)) / M
+    MILP 2:  D(S, T) = min sum_o bytes_o x_o   s.t.  sum_v s_v x_stay(v) <= (1 - T) M
+
+Both are solved exactly with scipy's HiGHS (`scipy.optimize.milp`); the instances are
+small (rebalance-churn: 2 hosts x 4 nodes, about 20 VMs, a few hundred variables).
+Instances over `VARIABLE_LIMIT` or a failed solve fall back to a capacity-blind value,
+labelled `bound`: L* = 1.0, and for D the relaxation that drops capacities — each VM
+keeps at most max(l_v M_v, its most memory in one own-host home set) without moving a
+byte and gains at most a byte per byte moved, so D >= T M - sum of those. (Not
+`min_bytes_to_move` with vCPUs kept: a home re-pins vCPUs, so that one is not a lower
+bound on D.) A solve stopped by the time limit reports its dual bound, also `bound`.
+
+What L* is not: the supremum of the `locality` metric. Binding a VM's vCPUs to every
+node that holds its memory scores 1.0 without moving a byte, so that supremum is always
+1.0 (`bench.oracle` says so). L* is the best over compact placements — the fewest nodes
+that hold each VM, what access locality and throughput reward — so a policy that spreads
+vCPUs over a spilled VM's nodes can sample above L* and move fewer bytes than D.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from typing import Any
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import coo_array
+
+from bench.oracle import Kind
+from controller.policy.placement.node_sets import FitNeed, NodeSet, grow_nearest
+from controller.policy.types import ClusterView, HostView, VmView
+
+VARIABLE_LIMIT = 4000
+"""Largest program (variables) solved exactly; larger instances get the blind fallback."""
+SOLVER_TIME_LIMIT_S = 10.0
+CACHE_SIZE = 4096
+"""States remembered per run (cleared when full: a run revisits recent states only)."""
+MIP_REL_GAP = 1e-7
+"""HiGHS stops at a relative gap of 1e-4 by default: too loose to call the value exact."""
+
+
+@dataclass(frozen=True)
+class RoomValue:
+    """A value of the oracle and how it was obtained (`exact`, or a proven `bound`)."""
+
+    value: float
+    kind: Kind
+    method: str
+
+
+@dataclass(frozen=True)
+class _Option:
+    vm: int
+    host: int
+    nodes: NodeSet | None
+    """None: stay."""
+    moved: int
+    """Bytes it moves."""
+
+
+@dataclass(frozen=True)
+class _Instance:
+    """One state's options and constraints, built once and shared by both programs."""
+
+    sizes: tuple[int, ...]
+    """M_v per VM."""
+    losses: tuple[int, ...]
+    """s_v = M_v (1 - l_v) in bytes, per VM."""
+    local_best: tuple[int, ...]
+    """Local bytes each VM can reach without moving one (for the blind fallback)."""
+    options: tuple[_Option, ...]
+    stay: tuple[int, ...]
+    """Index of each VM's stay option."""
+    variables: int
+    a: Any
+    """The constraint matrix (scipy sparse, CSR)."""
+    lo: np.ndarray
+    hi: np.ndarray
+    integrality: np.ndarray
+    upper: np.ndarray
+    unit: float
+
+    @property
+    def total(self) -> int:
+        return sum(self.sizes)
+
+
+def state_key(view: ClusterView) -> Hashable:
+    """What the oracle's values depend on: equal keys, equal values (for caching)."""
+    return tuple(
+        (
+            h.name,
+            tuple((n.id, n.memory_free_bytes) for n in h.topology.nodes),
+            tuple(sorted(h.claimed_by_node.items())),
+            tuple(
+                (vm.name, tuple(sorted(vm.memory_by_node.items())), vm.running_nodes)
+                for vm in h.vms
+            ),
+        )
+        for h in view.hosts
+    )
+
+
+def node_capacity(host: HostView) -> dict[int, int]:
+    """Memory VMs may use per node: the VMs' own resident bytes + what is free after claims
+    in flight (never below what they hold now, so that every VM staying is feasible)."""
+    cap = {
+        n.id: max(0, n.memory_free_bytes - host.claimed_by_node.get(n.id, 0))
+        for n in host.topology.nodes
+    }
+    for vm in host.vms:
+        for node, b in vm.memory_by_node.items():
+            if node in cap:
+                cap[node] += b
+    return cap
+
+
+def home_sets(host: HostView, capacity: dict[int, int], size: int) -> list[NodeSet]:
+    """The homes of a VM of `size` bytes on `host` (see the module docstring)."""
+    topo = host.topology
+    nodes = tuple(n.id for n in topo.nodes if n.cpus and capacity.get(n.id, 0) > 0)
+    return list(
+        _home_sets(
+            nodes,
+            tuple(capacity[n] for n in nodes),
+            tuple(len(topo.node(n).cpus) for n in nodes),
+            tuple(tuple(topo.distance(a, b) for b in nodes) for a in nodes),
+            size,
+        )
+    )
+
+
+@lru_cache(maxsize=4096)
+def _home_sets(
+    nodes: tuple[int, ...],
+    memory: tuple[int, ...],
+    cpus: tuple[int, ...],
+    matrix: tuple[tuple[int, ...], ...],
+    size: int,
+) -> tuple[NodeSet, ...]:
+    """Cached by host shape and VM size: a cluster has few of each."""
+    mem = dict(zip(nodes, memory, strict=True))
+    cpu = dict(zip(nodes, cpus, strict=True))
+    pos = {n: i for i, n in enumerate(nodes)}
+    need = FitNeed(memory_bytes=size, cpus=0)
+    grown = {
+        s
+        for seed in nodes
+        for memory_first in (False, True)
+        if (
+            s := grow_nearest(
+                seed,
+                nodes,
+                mem,
+                cpu,
+                need,
+                lambda a, b: matrix[pos[a]][pos[b]],
+                max_size=len(nodes),
+                memory_first=memory_first,
+            )
+        )
+        is not None
+    }
+    if not grown:
+        return ()
+    fewest = min(len(s) for s in grown)
+    return tuple(sorted(s for s in grown if len(s) == fewest))
+
+
+def build(view: ClusterView) -> _Instance | None:
+    """The programs' common part for `view`; None when over `VARIABLE_LIMIT`."""
+    hosts = view.hosts
+    caps = [node_capacity(h) for h in hosts]
+    vms: list[tuple[int, VmView]] = [
+        (hi, vm)
+        for hi, h in enumerate(hosts)
+        for vm in h.vms
+        if sum(vm.memory_by_node.values()) > 0
+    ]
+    sizes = tuple(sum(vm.memory_by_node.values()) for _, vm in vms)
+    unit = float(max(sizes, default=1))
+    losses: list[int] = []
+    local_best: list[int] = []
+    options: list[_Option] = []
+    stay: list[int] = []
+    homes_of: dict[tuple[int, int], list[NodeSet]] = {}
+    for v, (own, vm) in enumerate(vms):
+        size = sizes[v]
+        local = sum(b for n, b in vm.memory_by_node.items() if n in vm.running_nodes)
+        losses.append(size - local)
+        stay.append(len(options))
+        options.append(_Option(v, own, None, 0))
+        best = local
+        for hi, h in enumerate(hosts):
+            key = (hi, size)
+            if key not in homes_of:
+                homes_of[key] = home_sets(h, caps[hi], size)
+            for nodes in homes_of[key]:
+                if hi == own:
+                    kept = sum(vm.memory_by_node.get(n, 0) for n in nodes)
+                    best = max(best, kept)
+                    options.append(_Option(v, hi, nodes, size - kept))
+                else:
+                    options.append(_Option(v, hi, nodes, size))
+        local_best.append(best)
+    cols = len(options)
+    y_index: dict[tuple[int, int], int] = {}
+    for o, opt in enumerate(options):
+        for n in opt.nodes or ():
+            y_index[(o, n)] = cols
+            cols += 1
+    if cols > VARIABLE_LIMIT:
+        return None
+    choose: list[dict[int, float]] = [{} for _ in vms]
+    for o, opt in enumerate(options):
+        choose[opt.vm][o] = 1.0
+    rows: list[tuple[dict[int, float], float, float]] = [(c, 1.0, 1.0) for c in choose]
+    load: dict[tuple[int, int], dict[int, float]] = {}
+    for o, opt in enumerate(options):
+        own, vm = vms[opt.vm]
+        if opt.nodes is None:
+            for n, b in vm.memory_by_node.items():
+                load.setdefault((own, n), {})[o] = b / unit
+            continue
+        split = {y_index[(o, n)]: 1.0 for n in opt.nodes}
+        rows.append(({**split, o: -sizes[opt.vm] / unit}, 0.0, 0.0))
+        for n in opt.nodes:
+            y = y_index[(o, n)]
+            load.setdefault((opt.host, n), {})[y] = 1.0
+            current = vm.memory_by_node.get(n, 0) if opt.host == own else 0
+            if current > 0:
+                rows.append(({y: 1.0, o: -current / unit}, 0.0, np.inf))
+    for (hi, n), coefs in load.items():
+        cap = caps[hi].get(n)
+        if cap is not None:
+            rows.append((coefs, -np.inf, cap / unit))
+    a, lo, hi_ = _matrix(rows, cols)
+    integrality = np.zeros(cols)
+    integrality[: len(options)] = 1
+    upper = np.full(cols, np.inf)
+    upper[: len(options)] = 1.0
+    return _Instance(
+        sizes=sizes,
+        losses=tuple(losses),
+        local_best=tuple(local_best),
+        options=tuple(options),
+        stay=tuple(stay),
+        variables=cols,
+        a=a,
+        lo=lo,
+        hi=hi_,
+        integrality=integrality,
+        upper=upper,
+        unit=unit,
+    )
+
+
+def _matrix(
+    rows: Sequence[tuple[dict[int, float], float, float]], cols: int
+) -> tuple[Any, np.ndarray, np.ndarray]:
+    row_ids, col_ids, coefs_ = [], [], []
+    lo, hi = np.zeros(len(rows)), np.zeros(len(rows))
+    for r, (coefs, low, high) in enumerate(rows):
+        for i, coef in coefs.items():
+            row_ids.append(r)
+            col_ids.append(i)
+            coefs_.append(coef)
+        lo[r], hi[r] = low, high
+    return coo_array((coefs_, (row_ids, col_ids)), shape=(len(rows), cols)).tocsr(), lo, hi
+
+
+def _solve(inst: _Instance, c: np.ndarray, extra: LinearConstraint | None = None) -> Any:
+    constraints = [LinearConstraint(inst.a, inst.lo, inst.hi)]
+    if extra is not None:
+        constraints.append(extra)
+    return milp(
+        c,
+        constraints=constraints,
+        integrality=inst.integrality,
+        bounds=Bounds(np.zeros(inst.variables), inst.upper),
+        options={"time_limit": SOLVER_TIME_LIMIT_S, "mip_rel_gap": MIP_REL_GAP},
+    )
+
+
+def _loss_row(inst: _Instance) -> np.ndarray:
+    """Coefficients of the stay losses sum_v s_v x_stay(v), in units."""
+    row = np.zeros(inst.variables)
+    for v, o in enumerate(inst.stay):
+        row[o] = inst.losses[v] / inst.unit
+    return row
+
+
+Builder = Callable[[], "_Instance | None"]
+
+
+def _memory(view: ClusterView) -> tuple[int, int]:
+    """(resident memory, memory on the nodes where the vCPUs run), over the cluster."""
+    total = local = 0
+    for h in view.hosts:
+        for vm in h.vms:
+            for n, b in vm.memory_by_node.items():
+                total += b
+                if n in vm.running_nodes:
+                    local += b
+    return total, local
+
+
+def best_locality(view: ClusterView, instance: Builder | None = None) -> RoomValue:
+    """L*(S): the best memory-weighted locality over the options (MILP 1)."""
+    total, local = _memory(view)
+    if total == 0:
+        return RoomValue(1.0, "exact", "no VM memory")
+    if local >= total:
+        return RoomValue(1.0, "exact", "every VM already local")
+    inst = (instance or (lambda: build(view)))()
+    if inst is None:
+        return RoomValue(1.0, "bound", "capacity-blind (instance over the variable limit)")
+    res = _solve(inst, _loss_row(inst))
+    scale = inst.unit / inst.total
+    if res.status == 0:
+        return RoomValue(_clip(1.0 - float(res.fun) * scale), "exact", "MILP 1 (HiGHS), optimal")
+    dual = getattr(res, "mip_dual_bound", None)
+    if dual is not None and math.isfinite(dual):
+        return RoomValue(
+            _clip(1.0 - float(dual) * scale), "bound", "MILP 1, time limit: dual bound"
+        )
+    return RoomValue(1.0, "bound", "capacity-blind (MILP 1 failed)")
+
+
+def min_bytes(view: ClusterView, target: float, instance: Builder | None = None) -> RoomValue:
+    """D(S, T): the fewest bytes over the options whose locality is at least `target`
+    (MILP 2). Infinite (`exact`) when no choice of options reaches it (T > L*)."""
+    total, local = _memory(view)
+    if total == 0 or local >= target * total - 1e-6:
+        return RoomValue(0.0, "exact", "already at the target")
+    inst = (instance or (lambda: build(view)))()
+    if inst is None:
+        return _blind_bytes(view, target, "capacity-blind (instance over the variable limit)")
+    c = np.zeros(inst.variables)
+    for o, opt in enumerate(inst.options):
+        c[o] = opt.moved / inst.unit
+    allowed = (1.0 - target) * inst.total / inst.unit + 1e-9
+    res = _solve(inst, c, LinearConstraint(_loss_row(inst)[None, :], -np.inf, allowed))
+    if res.status == 0:
+        return RoomValue(
+            float(round(float(res.fun) * inst.unit)), "exact", "MILP 2 (HiGHS), optimal"
+        )
+    if res.status == 2:  # infeasible: no choice of options reaches the target
+        return RoomValue(math.inf, "exact", "MILP 2: target above L*")
+    blind = _blind_value(inst, target)
+    dual = getattr(res, "mip_dual_bound", None)
+    if dual is not None and math.isfinite(dual):
+        value = max(blind, math.ceil(float(dual) * inst.unit - 1e-6))
+        return RoomValue(float(value), "bound", "MILP 2, time limit: dual bound")
+    return RoomValue(float(blind), "bound", "capacity-blind (MILP 2 failed)")
+
+
+def _blind_value(inst: _Instance, target: float) -> int:
+    return max(0, math.ceil(target * inst.total - sum(inst.local_best) - 1e-6))
+
+
+def _blind_bytes(view: ClusterView, target: float, method: str) -> RoomValue:
+    """The capacity-blind relaxation of the module docstring, without building a program."""
+    total = best = 0
+    for h in view.hosts:
+        cap = node_capacity(h)
+        for vm in h.vms:
+            size = sum(vm.memory_by_node.values())
+            local = sum(b for n, b in vm.memory_by_node.items() if n in vm.running_nodes)
+            kept = max(
+                (sum(vm.memory_by_node.get(n, 0) for n in s) for s in home_sets(h, cap, size)),
+                default=0,
+            )
+            total += size
+            best += max(local, kept)
+    return RoomValue(float(max(0, math.ceil(target * total - best - 1e-6))), "bound", method)
+
+
+def _clip(x: float) -> float:
+    return min(1.0, max(0.0, x))
+
+
+class RoomOracle:
+    """L* and D for the states of one run, cached by state, counting how each was found.
+
+    The rebalancing harness asks about the same state several times (after a tick's
+    sample, and before the next tick's events); `methods` counts the distinct solves by
+    kind and method, so a report can say whether every value was exact.
+    """
+
+    def __init__(self, share: float) -> None:
+        self.share = share
+        self.methods: Counter[str] = Counter()
+        self._cache: dict[Hashable, tuple[RoomValue, RoomValue | None]] = {}
+
+    def target(self, view: ClusterView) -> float:
+        """`share` x L*(S)."""
+        return self.share * self._values(view, need_bytes=False)[0].value
+
+    def deficit(self, view: ClusterView) -> int:
+        """D(S, share x L*(S)), in bytes."""
+        d = self._values(view, need_bytes=True)[1]
+        assert d is not None
+        return int(d.value)
+
+    @property
+    def all_exact(self) -> bool:
+        return all(m.startswith("exact") for m in self.methods)
+
+    def _values(self, view: ClusterView, *, need_bytes: bool) -> tuple[RoomValue, RoomValue | None]:
+        key = state_key(view)
+        found = self._cache.get(key)
+        if found is not None and (found[1] is not None or not need_bytes):
+            return found
+        instance = cache(lambda: build(view))
+        star = found[0] if found is not None else self._count(best_locality(view, instance))
+        d: RoomValue | None = None
+        if need_bytes:
+            d = min_bytes(view, self.share * star.value, instance)
+            if not math.isfinite(
+                d.value
+            ):  # only after a bounded L*: its target may be out of reach
+                d = _blind_bytes(view, self.share * star.value, "capacity-blind (L* only bounded)")
+            self._count(d)
+        if len(self._cache) >= CACHE_SIZE:
+            self._cache.clear()
+        self._cache[key] = (star, d)
+        return star, d
+
+    def _count(self, value: RoomValue) -> RoomValue:
+        self.methods[f"{value.kind}: {value.method}"] += 1
+        return value
