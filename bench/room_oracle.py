@@ -30,6 +30,14 @@ does. A multi-node home's memory splits freely over its nodes (continuous y). CP
 capacity is not constrained — more optimistic, so still a bound on what a policy that
 also respects CPUs can do.
 
+`Limits` adds the operator's own limits, the ones the controller's rebalancer keeps
+(`RebalanceSettings.cpu_overcommit`, `node_headroom_fraction`), as the rebalancer keeps
+them: after the choice a node carries at most overcommit x its CPUs in vCPUs and leaves
+the headroom free; a node already past a line may keep what it has, but takes no new
+vCPUs, and no new memory unless the choice brings it under the memory line (a binary
+z_n per such node: memory arriving => total <= line). That oracle answers "what was
+possible within the rules the operator set", the other "what was possible at all".
+
 With x_o binary per option o (one per VM), y_on >= 0 per home option and node,
 stay loss s_v = M_v (1 - l_v) and total M = sum M_v:
 
@@ -37,6 +45,9 @@ stay loss s_v = M_v (1 - l_v) and total M = sum M_v:
     sum_v c_vn x_stay(v) + sum_o y_on <= capacity_n (per node)
     MILP 1:  L*(S) = 1 - (min sum_v s_v x_stay(v)) / M
     MILP 2:  D(S, T) = min sum_o bytes_o x_o   s.t.  sum_v s_v x_stay(v) <= (1 - T) M
+
+The oracle as a policy reaches L* moving D(S, L*) bytes; D(S, 0.95 L*) is what reaching
+only the issue's locality target needs (`RoomOracle.deficit` and `strict_deficit`).
 
 Both are solved exactly with scipy's HiGHS (`scipy.optimize.milp`); the instances are
 small (rebalance-churn: 2 hosts x 4 nodes, about 20 VMs, a few hundred variables).
@@ -208,7 +219,23 @@ def _home_sets(
     return tuple(sorted(s for s in grown if len(s) == fewest))
 
 
-def build(view: ClusterView) -> _Instance | None:
+@dataclass(frozen=True)
+class Limits:
+    """Operator limits the oracle may be asked to keep, as the controller's rebalancer
+    does (`RebalanceSettings`): without them it is what memory alone allows."""
+
+    cpu_overcommit: float | None = None
+    """Most vCPUs per CPU a node may carry after the choice (None: unlimited). A node
+    already above it may keep its load, not grow it."""
+    headroom_fraction: float = 0.0
+    """Share of each node's memory left free after the choice. A node already above the
+    line may keep what it holds, not take more."""
+
+
+NO_LIMITS = Limits()
+
+
+def build(view: ClusterView, limits: Limits = NO_LIMITS) -> _Instance | None:
     """The programs' common part for `view`; None when over `VARIABLE_LIMIT`."""
     hosts = view.hosts
     caps = [node_capacity(h) for h in hosts]
@@ -250,6 +277,13 @@ def build(view: ClusterView) -> _Instance | None:
         for n in opt.nodes or ():
             y_index[(o, n)] = cols
             cols += 1
+    lines = [_headroom_lines(h, limits) for h in hosts]
+    over = [
+        (hi, n) for hi, h in enumerate(hosts) for n, line in lines[hi].items()
+        if _held(h).get(n, 0) > line
+    ]  # fmt: skip
+    z_index = {key: cols + i for i, key in enumerate(over)}
+    cols += len(over)
     if cols > VARIABLE_LIMIT:
         return None
     choose: list[dict[int, float]] = [{} for _ in vms]
@@ -271,15 +305,43 @@ def build(view: ClusterView) -> _Instance | None:
             current = vm.memory_by_node.get(n, 0) if opt.host == own else 0
             if current > 0:
                 rows.append(({y: 1.0, o: -current / unit}, 0.0, np.inf))
+    arrivals: dict[tuple[int, int], dict[int, float]] = {}
+    for o, opt in enumerate(options):
+        own, vm = vms[opt.vm]
+        for n in opt.nodes or ():
+            current = vm.memory_by_node.get(n, 0) if opt.host == own else 0
+            into = arrivals.setdefault((opt.host, n), {})
+            into[y_index[(o, n)]] = 1.0
+            if current:
+                into[o] = -current / unit
     for (hi, n), coefs in load.items():
         cap = caps[hi].get(n)
-        if cap is not None:
-            rows.append((coefs, -np.inf, cap / unit))
+        if cap is None:
+            continue
+        line = lines[hi].get(n)
+        z = z_index.get((hi, n))
+        if z is None:  # at or under its line now: it may fill up to the line
+            rows.append((coefs, -np.inf, min(cap, cap if line is None else line) / unit))
+            continue
+        # Past its line now: it may keep what it holds, but take no memory in unless the
+        # choice brings it under the line (z: memory arrives; then total <= line).
+        held, line_ = _held(hosts[hi])[n], lines[hi][n]
+        rows.append(({**coefs, z: (held - line_) / unit}, -np.inf, held / unit))
+        into = arrivals.get((hi, n), {})
+        if into:
+            rows.append(({**into, z: -cap / unit}, -np.inf, 0.0))
+    if limits.cpu_overcommit is not None:
+        rows += _cpu_rows(hosts, vms, options, limits.cpu_overcommit)
     a, lo, hi_ = _matrix(rows, cols)
     integrality = np.zeros(cols)
     integrality[: len(options)] = 1
     upper = np.full(cols, np.inf)
     upper[: len(options)] = 1.0
+    for z in z_index.values():
+        integrality[z], upper[z] = 1, 1.0
+    if limits.cpu_overcommit is not None:
+        for o in _onto_overloaded(hosts, vms, options, limits.cpu_overcommit):
+            upper[o] = 0.0
     return _Instance(
         sizes=sizes,
         losses=tuple(losses),
@@ -294,6 +356,82 @@ def build(view: ClusterView) -> _Instance | None:
         upper=upper,
         unit=unit,
     )
+
+
+def _held(host: HostView) -> dict[int, int]:
+    """Memory the host's VMs hold per node now."""
+    held: dict[int, int] = {}
+    for vm in host.vms:
+        for n, b in vm.memory_by_node.items():
+            held[n] = held.get(n, 0) + b
+    return held
+
+
+def _headroom_lines(host: HostView, limits: Limits) -> dict[int, int]:
+    """Per node, the most VM memory that leaves the headroom free (none without one)."""
+    if limits.headroom_fraction <= 0:
+        return {}
+    cap = node_capacity(host)
+    return {
+        n: c - int(limits.headroom_fraction * host.topology.node(n).memory_total_bytes)
+        for n, c in cap.items()
+    }
+
+
+def _loads_now(
+    vms: Sequence[tuple[int, VmView]],
+) -> dict[tuple[int, int], float]:
+    load: dict[tuple[int, int], float] = {}
+    for own, vm in vms:
+        for n in vm.running_nodes:
+            load[(own, n)] = load.get((own, n), 0.0) + vm.vcpus / len(vm.running_nodes)
+    return load
+
+
+def _onto_overloaded(
+    hosts: Sequence[HostView],
+    vms: Sequence[tuple[int, VmView]],
+    options: Sequence[_Option],
+    overcommit: float,
+) -> list[int]:
+    """Home options that would put vCPUs on a node already past the vCPU limit, where
+    they do not run now: the rebalancer never adds load there, nor may the oracle."""
+    now = _loads_now(vms)
+    out = []
+    for o, opt in enumerate(options):
+        if opt.nodes is None:
+            continue
+        own, vm = vms[opt.vm]
+        for n in opt.nodes:
+            cpus = len(hosts[opt.host].topology.node(n).cpus)
+            over = now.get((opt.host, n), 0.0) > overcommit * cpus + 1e-9
+            if over and not (opt.host == own and n in vm.running_nodes):
+                out.append(o)
+                break
+    return out
+
+
+def _cpu_rows(
+    hosts: Sequence[HostView],
+    vms: Sequence[tuple[int, VmView]],
+    options: Sequence[_Option],
+    overcommit: float,
+) -> list[tuple[dict[int, float], float, float]]:
+    """vCPUs per node after the choice <= max(overcommit x CPUs, its load now); a VM on k
+    nodes counts vcpus / k on each, as `HostView.vcpus_on_node` does."""
+    load: dict[tuple[int, int], dict[int, float]] = {}
+    now = _loads_now(vms)
+    for o, opt in enumerate(options):
+        own, vm = vms[opt.vm]
+        nodes = vm.running_nodes if opt.nodes is None else frozenset(opt.nodes)
+        host = own if opt.nodes is None else opt.host
+        for n in nodes:
+            load.setdefault((host, n), {})[o] = vm.vcpus / len(nodes)
+    rows: list[tuple[dict[int, float], float, float]] = []
+    for (hi, n), coefs in load.items():
+        cpus = len(hosts[hi].topology.node(n).cpus)
+        rows.append((coefs, -np.inf, max(overcommit * cpus, now.get((hi, n), 0.0)) + 1e-9))
+    return rows
 
 
 def _matrix(
@@ -346,14 +484,16 @@ def _memory(view: ClusterView) -> tuple[int, int]:
     return total, local
 
 
-def best_locality(view: ClusterView, instance: Builder | None = None) -> RoomValue:
+def best_locality(
+    view: ClusterView, instance: Builder | None = None, limits: Limits = NO_LIMITS
+) -> RoomValue:
     """L*(S): the best memory-weighted locality over the options (MILP 1)."""
     total, local = _memory(view)
     if total == 0:
         return RoomValue(1.0, "exact", "no VM memory")
     if local >= total:
         return RoomValue(1.0, "exact", "every VM already local")
-    inst = (instance or (lambda: build(view)))()
+    inst = (instance or (lambda: build(view, limits)))()
     if inst is None:
         return RoomValue(1.0, "bound", "capacity-blind (instance over the variable limit)")
     res = _solve(inst, _loss_row(inst))
@@ -368,13 +508,15 @@ def best_locality(view: ClusterView, instance: Builder | None = None) -> RoomVal
     return RoomValue(1.0, "bound", "capacity-blind (MILP 1 failed)")
 
 
-def min_bytes(view: ClusterView, target: float, instance: Builder | None = None) -> RoomValue:
+def min_bytes(
+    view: ClusterView, target: float, instance: Builder | None = None, limits: Limits = NO_LIMITS
+) -> RoomValue:
     """D(S, T): the fewest bytes over the options whose locality is at least `target`
     (MILP 2). Infinite (`exact`) when no choice of options reaches it (T > L*)."""
     total, local = _memory(view)
     if total == 0 or local >= target * total - 1e-6:
         return RoomValue(0.0, "exact", "already at the target")
-    inst = (instance or (lambda: build(view)))()
+    inst = (instance or (lambda: build(view, limits)))()
     if inst is None:
         return _blind_bytes(view, target, "capacity-blind (instance over the variable limit)")
     c = np.zeros(inst.variables)
@@ -424,49 +566,60 @@ def _clip(x: float) -> float:
 class RoomOracle:
     """L* and D for the states of one run, cached by state, counting how each was found.
 
+    `deficit` is D(S, L*): the fewest bytes to reach the oracle's own locality — the
+    oracle is one policy, the best locality at the least cost, and the issue's bytes
+    target compares with what it moves. `strict_deficit` is D(S, share x L*): the fewest
+    bytes to reach only the locality target, a second, stricter yardstick.
+
     The rebalancing harness asks about the same state several times (after a tick's
     sample, and before the next tick's events); `methods` counts the distinct solves by
     kind and method, so a report can say whether every value was exact.
     """
 
-    def __init__(self, share: float) -> None:
+    def __init__(self, share: float, limits: Limits = NO_LIMITS) -> None:
         self.share = share
+        self.limits = limits
         self.methods: Counter[str] = Counter()
-        self._cache: dict[Hashable, tuple[RoomValue, RoomValue | None]] = {}
+        self._cache: dict[Hashable, tuple[RoomValue, dict[float, RoomValue]]] = {}
 
     def target(self, view: ClusterView) -> float:
         """`share` x L*(S)."""
-        return self.share * self._values(view, need_bytes=False)[0].value
+        return self.share * self._values(view, ())[0].value
 
     def deficit(self, view: ClusterView) -> int:
+        """D(S, L*(S)), in bytes."""
+        return int(self._values(view, (1.0,))[1][1.0].value)
+
+    def strict_deficit(self, view: ClusterView) -> int:
         """D(S, share x L*(S)), in bytes."""
-        d = self._values(view, need_bytes=True)[1]
-        assert d is not None
-        return int(d.value)
+        return int(self._values(view, (self.share,))[1][self.share].value)
 
     @property
     def all_exact(self) -> bool:
         return all(m.startswith("exact") for m in self.methods)
 
-    def _values(self, view: ClusterView, *, need_bytes: bool) -> tuple[RoomValue, RoomValue | None]:
+    def _values(
+        self, view: ClusterView, shares: tuple[float, ...]
+    ) -> tuple[RoomValue, dict[float, RoomValue]]:
         key = state_key(view)
         found = self._cache.get(key)
-        if found is not None and (found[1] is not None or not need_bytes):
+        if found is not None and all(sh in found[1] for sh in shares):
             return found
-        instance = cache(lambda: build(view))
+        instance = cache(lambda: build(view, self.limits))
         star = found[0] if found is not None else self._count(best_locality(view, instance))
-        d: RoomValue | None = None
-        if need_bytes:
-            d = min_bytes(view, self.share * star.value, instance)
-            if not math.isfinite(
-                d.value
-            ):  # only after a bounded L*: its target may be out of reach
-                d = _blind_bytes(view, self.share * star.value, "capacity-blind (L* only bounded)")
-            self._count(d)
+        ds = dict(found[1]) if found is not None else {}
+        for sh in shares:
+            if sh in ds:
+                continue
+            goal = sh * star.value - (1e-9 if sh >= 1.0 else 0.0)
+            d = min_bytes(view, goal, instance)
+            if not math.isfinite(d.value):  # only after a bounded L*: out of reach
+                d = _blind_bytes(view, goal, "capacity-blind (L* only bounded)")
+            ds[sh] = self._count(d)
         if len(self._cache) >= CACHE_SIZE:
             self._cache.clear()
-        self._cache[key] = (star, d)
-        return star, d
+        self._cache[key] = (star, ds)
+        return star, ds
 
     def _count(self, value: RoomValue) -> RoomValue:
         self.methods[f"{value.kind}: {value.method}"] += 1

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.oracle import min_bytes_to_move
-from bench.room_oracle import RoomOracle, best_locality, min_bytes
+from bench.room_oracle import Limits, RoomOracle, best_locality, min_bytes
 from common.topology import NumaNode, Topology
 from common.units import GiB
 from controller.policy.types import ClusterView, HostView, VmView
@@ -55,6 +55,44 @@ def test_full_everywhere_the_best_locality_is_below_one_and_the_target_follows()
     assert oracle.deficit(view) == 0  # it is at L* already
     assert min_bytes(view, 1.0).value == math.inf  # full locality is out of reach
     assert oracle.methods and all(m.startswith("exact") for m in oracle.methods)
+
+
+def test_the_oracle_moves_to_its_own_locality_and_the_strict_figure_to_the_target() -> None:
+    """Two VMs half remote, room for both: reaching L* = 1.0 moves both halves (4 GiB),
+    reaching 95 % of it moves only one (2 GiB) — the two yardsticks of the harness."""
+    a = vm("a", "h", vcpus=2, memory_by_node={0: 2, 1: 2}, cpu_nodes=[0])
+    b = vm("b", "h", vcpus=2, memory_by_node={0: 2, 1: 2}, cpu_nodes=[1])
+    view = cluster(host("h", two_nodes(memory_gib=16, free_gib=[8, 8]), vms=[a, b]))
+    oracle = RoomOracle(0.75)
+    assert oracle.deficit(view) == 4 * GiB
+    assert oracle.strict_deficit(view) == 2 * GiB
+
+
+def test_with_headroom_a_node_is_not_filled_to_the_last_byte() -> None:
+    """Node 0 has exactly the 2 GiB `a` lacks and node 1 is full: without limits the remote
+    half moves in; leaving 10 % of each node free, nothing can make `a` local."""
+    a = vm("a", "h", vcpus=2, memory_by_node={0: 2, 1: 2}, cpu_nodes=[0])
+    f0 = vm("f0", "h", vcpus=1, memory_by_node={0: 2}, cpu_nodes=[0])
+    f1 = vm("f1", "h", vcpus=1, memory_by_node={1: 4}, cpu_nodes=[1])
+    view = cluster(host("h", two_nodes(free_gib=[2, 0]), vms=[a, f0, f1]))
+    assert best_locality(view).value == 1.0
+    assert min_bytes(view, 1.0).value == 2 * GiB
+    tight = Limits(headroom_fraction=0.1)
+    assert best_locality(view, limits=tight).value < 1.0
+    assert min_bytes(view, 1.0, limits=tight).value == math.inf
+
+
+def test_with_a_vcpu_limit_no_vcpus_are_added_to_a_full_node() -> None:
+    """`a`'s memory is all on node 0, its vCPUs on node 1. Re-pinning them to node 0 is
+    free — unless node 0's CPUs are taken (8 vCPUs of `hog` on 8 CPUs): then, at one
+    vCPU per CPU, its memory moves to node 1 instead (cheaper than moving `hog`'s 3 GiB
+    away)."""
+    a = vm("a", "h", vcpus=2, memory_by_node={0: 2}, cpu_nodes=[1])
+    hog = vm("hog", "h", vcpus=8, memory_by_node={0: 3}, cpu_nodes=[0])
+    view = cluster(host("h", two_nodes(free_gib=[1, 6]), vms=[a, hog]))
+    assert min_bytes(view, 1.0).value == 0
+    assert min_bytes(view, 1.0, limits=Limits(cpu_overcommit=1.0)).value == 2 * GiB
+    assert min_bytes(view, 1.0, limits=Limits(cpu_overcommit=2.0)).value == 0
 
 
 def test_a_local_vm_needs_nothing() -> None:
@@ -175,3 +213,22 @@ def test_an_empty_host_more_never_lowers_the_best_locality_nor_raises_the_bytes(
     assert best_locality(bigger).value >= star - 1e-9
     target = share * star
     assert min_bytes(bigger, target).value <= min_bytes(view, target).value
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    clusters(),
+    st.floats(0.0, 1.0),
+    st.sampled_from([None, 0.5, 1.0, 2.0]),
+    st.sampled_from([0.0, 0.05, 0.25]),
+)
+def test_limits_only_ever_cost_locality_or_bytes(
+    view: ClusterView, share: float, overcommit: float | None, headroom: float
+) -> None:
+    """Every choice allowed within the limits is allowed without them: L* cannot rise and
+    D cannot fall, and staying put is always allowed (L* >= the locality now)."""
+    limits = Limits(overcommit, headroom)
+    free, limited = best_locality(view).value, best_locality(view, limits=limits).value
+    assert _locality(view) - 1e-9 <= limited <= free + 1e-9
+    target = share * limited
+    assert min_bytes(view, target, limits=limits).value >= min_bytes(view, target).value
