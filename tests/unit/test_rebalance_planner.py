@@ -196,7 +196,10 @@ def test_no_live_migration_for_locality_that_buys_too_little() -> None:
 
 def test_locality_host_moves_can_be_turned_off_and_need_live_migration() -> None:
     w = _stuck_world(on_bound_node=0.0, filler_gib=7.5)
-    off = NumaplaneRebalancer(RebalanceSettings(locality_host_moves=False))
+    # Both rules that live-migrate for locality off (making room would send cpu-hog away).
+    off = NumaplaneRebalancer(
+        RebalanceSettings(locality_host_moves=False, make_room_across_hosts=False)
+    )
     assert off.plan(w.view()) == ()
     only_source = RebalanceContext(live_migration_hosts=frozenset({"full"}))
     assert NumaplaneRebalancer().plan(w.view(), only_source) == ()
@@ -235,10 +238,18 @@ def test_a_vm_whose_nodes_the_operator_fixed_is_never_moved() -> None:
 
 
 def test_a_vm_whose_host_the_operator_fixed_stays_on_it() -> None:
-    """`vm create --host full`: no live migration for locality; moves on its host are fine."""
+    """`vm create --host full`: no live migration for locality; moves on its host are fine
+    (here cpu-hog leaves to make CPU room on node 0, where vm's memory is, and vm's vCPUs
+    are bound there: `make_room_across_hosts`)."""
     w = _stuck_world(on_bound_node=0.0, filler_gib=7.5)
     w.vms["vm"].pinned_host = True
-    assert NumaplaneRebalancer().plan(w.view()) == ()
+    actions = NumaplaneRebalancer().plan(w.view())
+    assert [(type(a).__name__, a.vm) for a in actions] == [
+        ("HostMove", "cpu-hog"),
+        ("AffinityChange", "vm"),
+    ]
+    no_room = RebalanceSettings(make_room_across_hosts=False)
+    assert NumaplaneRebalancer(no_room).plan(w.view()) == ()
     w.vms["vm"].pinned_host = False
     [move] = NumaplaneRebalancer().plan(w.view())
     assert isinstance(move, HostMove)

@@ -203,8 +203,10 @@ def test_unrelievable_pressure_moves_vms_off_the_host_within_the_invariants(
 ) -> None:
     ctx = RebalanceContext(reservations={n: vm.resident for n, vm in world.vms.items()})
     # The pressure rule alone: a VM its host has no room for may also live-migrate, at
-    # once, for locality (`locality_host_moves`, checked by the tests above).
-    r = NumaplaneRebalancer(replace(SETTINGS, locality_host_moves=False))
+    # once, for locality, or have others do so to make room (`locality_host_moves`,
+    # `make_room_across_hosts`, checked by the tests above).
+    alone = replace(SETTINGS, locality_host_moves=False, make_room_across_hosts=False)
+    r = NumaplaneRebalancer(alone)
     first = r.plan(world.view(), ctx)
     assert not any(isinstance(a, HostMove) for a in first)  # the grace has not passed
     _check_pass(world, first, frozenset())
@@ -213,3 +215,72 @@ def test_unrelievable_pressure_moves_vms_off_the_host_within_the_invariants(
     host_moves = [a for a in actions if isinstance(a, HostMove)]
     assert len({a.host for a in host_moves}) == len(host_moves)  # one per host per pass
     _check_pass(world, actions, frozenset())
+
+
+@st.composite
+def crowded_worlds(draw: st.DrawFn) -> World:
+    """rebalance-churn at 3000 s, drawn: host h0 full of small VMs local to their node,
+    but for `stuck`, whose memory is mostly on a node other than its vCPUs'; h1 with room
+    on some nodes. Nothing on h0 can make `stuck` local, often no host takes it whole:
+    what is left is making room across hosts (`make_room_across_hosts`)."""
+    topo = bare(draw(st.sampled_from(SHAPES)))
+    world = World({"h0": topo, "h1": topo})
+    ids = [n.id for n in topo.nodes if n.cpus]
+    home, runs = draw(st.permutations(ids))[:2]
+    size = topo.node(home).memory_total_bytes // UNIT
+    remote = draw(st.integers(size // 3, size * 3 // 4)) * UNIT
+    local = draw(st.integers(0, 4)) * UNIT
+    vcpus = draw(st.integers(1, len(topo.node(runs).cpus)))
+    world.vms["stuck"] = world_vm(
+        "stuck", "h0", vcpus=vcpus, memory={home: remote, runs: local}, cpu_nodes={runs}
+    )
+    for host in ("h0", "h1"):
+        for node in ids:
+            room = world.free(host, node)
+            if host == "h1":
+                room = room * draw(st.integers(0, 4)) // 4
+            count = draw(st.integers(1, 3))
+            for k in range(count):
+                take = room // (count - k) // UNIT * UNIT
+                if take < UNIT:
+                    break
+                name = f"{host}-n{node}-{k}"
+                world.vms[name] = world_vm(
+                    name, host, vcpus=draw(st.integers(1, 2)), memory={node: take},
+                    cpu_nodes={node},
+                )  # fmt: skip
+                room -= take
+    world.now = 1000.0
+    for name in world.vms:
+        if draw(st.integers(0, 4)) == 0:
+            world.last_moved[name] = world.now - draw(st.floats(0, 600))
+    return world
+
+
+@settings(max_examples=100, deadline=None)
+@given(world=crowded_worlds(), data=st.data())
+def test_making_room_across_hosts_keeps_every_invariant(world: World, data: st.DataObject) -> None:
+    """Passes until quiet on worlds where making room across hosts is often the only
+    repair (the first with some VMs busy): every invariant above holds, and it settles."""
+    busy = frozenset(n for n in world.vms if data.draw(st.integers(0, 9)) == 0)
+    r = NumaplaneRebalancer(SETTINGS)
+    planned = dict.fromkeys(world.topologies, 0)
+    start = world.now
+    quiet = 0
+    for k in range(200):
+        ctx = RebalanceContext(busy=busy if k == 0 else frozenset())
+        actions = r.plan(world.view(), ctx)
+        for host in world.topologies:
+            planned[host] += sum(_moves_on(actions, host))
+            largest = max([0, *_moves_on(actions, host)])
+            allowance = SETTINGS.bandwidth_bytes_per_s * (world.now - start)
+            assert planned[host] <= allowance + max(SETTINGS.budget_bytes, largest) + 1, host
+        _check_pass(world, actions, ctx.busy)
+        quiet = 0 if actions else quiet + 1
+        cooled = all(world.now - t >= SETTINGS.cooldown_s for t in world.last_moved.values())
+        if quiet >= 3 and cooled:
+            break
+        world.now += SETTINGS.period_s
+    assert quiet >= 3 and cooled, "the rebalancer never settled"
+    world.now += 10 * SETTINGS.cooldown_s
+    assert r.plan(world.view()) == ()

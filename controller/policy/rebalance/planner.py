@@ -19,14 +19,23 @@ A pass, per host that is up:
    with at least `host_move_min_gain` of it remote live-migrates to another host where
    it is wholly local on a compact node set (`locality_host_moves`). Without this it
    would wait for a departure on its host however much room the cluster has.
+6. **Room across hosts.** A VM still under the threshold after all that (no room on its
+   host, no host that takes it whole) may have *other* VMs of its host live-migrate
+   away, each wholly local on its new host, so that it fits on a compact home on its own
+   host (`room_across_hosts`): the cheapest such set, taken when the local bytes gained
+   are at least `host_move_min_gain` x all it copies. Its own move follows in the same
+   pass if the budget allows; otherwise the evictions the budget allows go now, and a
+   later pass carries on (the locality rule finds the VM's move once the room exists).
 
 Why it converges and cannot ping-pong: every move leaves its VM with at least the
 locality it had (1.0 for memory moves and for host moves for locality) and never takes
 a node over its CPU limit or past its memory headroom, and every move strictly improves
 something — a VM's locality or its access locality by at least `min_gain` of its memory,
-a node's overload, or a host's pressure. On a steady cluster each quantity can improve
-only finitely often, and the cool-down keeps a moved VM still while the effects of its
-move are observed.
+a node's overload, or a host's pressure. The exception is an eviction that makes room
+across hosts (its VM was local and stays so): it is planned only as part of a repair
+that raises the cluster's local bytes by at least `host_move_min_gain` of all it copies.
+On a steady cluster each quantity can improve only finitely often, and the cool-down
+keeps a moved VM still while the effects of its move are observed.
 
 The object keeps state between passes — each host's budget bucket and when each host's
 pressure began — so the controller keeps one for as long as it leads, and the benchmark
@@ -35,8 +44,9 @@ one per run.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from common.units import format_size
 from controller.policy.rebalance.budget import MigrationBudget
@@ -54,6 +64,11 @@ from controller.policy.rebalance.pressure import (
     choose_host_move,
     locality_host_target,
     pressure_of,
+)
+from controller.policy.rebalance.room_across_hosts import (
+    RoomPlan,
+    is_full_repair,
+    room_across_hosts,
 )
 from controller.policy.rebalance.settings import RebalanceSettings
 from controller.policy.types import (
@@ -87,6 +102,8 @@ class NumaplaneRebalancer:
         s = self.settings
         self.budget = MigrationBudget(s.bandwidth_bytes_per_s, s.budget_bytes)
         self._pressure_since: dict[str, float] = {}
+        self._resident_seen: dict[str, int] = {}
+        self._growing: frozenset[str] = frozenset()
 
     def plan(
         self, cluster: ClusterView, context: RebalanceContext | None = None
@@ -100,6 +117,7 @@ class NumaplaneRebalancer:
         s = self.settings
         up = [h for h in cluster.hosts if h.state != "down"]
         self.budget.start_pass([h.name for h in up], cluster.now)
+        self._observe_growth(up)
         # A host under pressure balloons cannot relieve may send a VM anywhere: then every
         # host is modelled.
         short = any(_unrelievable(h, ctx, s) for h in up)
@@ -118,7 +136,27 @@ class NumaplaneRebalancer:
             out += self._balance(model, eligible)
         out += self._host_moves(models, cluster, ctx)
         out += self._locality_host_moves(models, up, cluster, ctx)
+        out += self._room_across_hosts(models, up, cluster, ctx)
         return out
+
+    def _observe_growth(self, up: list[HostView]) -> None:
+        """Which VMs are still taking memory: resident grown since the last pass, or — a VM
+        not seen before — below its configured size (a guest first-touches its memory over
+        time). Room made over several passes on a host with such a VM would be taken by
+        its first touches before the VM it was made for could move in."""
+        seen: dict[str, int] = {}
+        growing: set[str] = set()
+        for host in up:
+            for vm in host.vms:
+                resident = sum(vm.memory_by_node.values())
+                before = self._resident_seen.get(vm.name)
+                if (before is None and resident < vm.memory_bytes) or (
+                    before is not None and resident > before
+                ):
+                    growing.add(vm.name)
+                seen[vm.name] = resident
+        self._resident_seen = seen
+        self._growing = frozenset(growing)
 
     def _needs_model(self, host: HostView) -> bool:
         """Cheap test on the view: could this host have a move?
@@ -274,6 +312,174 @@ class NumaplaneRebalancer:
             )  # fmt: skip
             out.append(PlannedAction(action, float(gain)))
         return out
+
+    def _room_across_hosts(
+        self,
+        models: dict[str, HostModel],
+        up: list[HostView],
+        cluster: ClusterView,
+        ctx: RebalanceContext,
+    ) -> list[PlannedAction]:
+        """VMs still under the threshold that nothing above could fix: other VMs of their
+        host live-migrate away so they fit on a compact home there (`room_across_hosts`).
+
+        Most remote first. The evictions go in the plan's order while both ends' budgets
+        allow; the stuck VM's own move follows when all of them went and its host's
+        budget allows. A plan the budgets cannot carry out whole in this pass is started
+        only on a host whose VMs are not still taking memory (`_settled`), and cutting
+        it short ends this pass's room-making on that host, so no other VM's plan takes
+        the room being made; the next pass plans the rest from what the host then looks
+        like (the evictions already gone make the same room the cheapest to finish, and
+        once it exists the locality rule moves the VM).
+        """
+        s = self.settings
+        if not s.make_room_across_hosts:
+            return []
+        candidates = [
+            (model, vm)
+            for model in models.values()
+            if ctx.can_live_migrate(model.name)
+            for vm in model.vms.values()
+            if not vm.moved
+            and vm.locality < s.locality_threshold
+            and self._may_move(vm, cluster, ctx)
+        ]
+        if not candidates:
+            return []
+        for h in up:  # any host may take an evicted VM: model the ones the pass skipped
+            if h.name not in models:
+                models[h.name] = HostModel.of(
+                    h, headroom_fraction=s.node_headroom_fraction, cpu_overcommit=s.cpu_overcommit
+                )
+        candidates.sort(key=lambda mv: (-_remote_share(mv[1]), -mv[1].resident, mv[1].name))
+        out: list[PlannedAction] = []
+        cut_short: set[str] = set()
+        for model, vm in candidates:
+            if (
+                model.name in cut_short
+                or vm.moved
+                or not self._stuck(vm, model, models, cluster, ctx)
+            ):
+                continue
+            evictable = [
+                o for o in model.vms.values()
+                if o is not vm and not o.moved and not o.view.pinned_host
+                and self._may_move(o, cluster, ctx)
+            ]  # fmt: skip
+            plan = room_across_hosts(models, model, vm, evictable, ctx, s)
+            if plan is None or not (self._completes(plan) or self._settled(model, plan)):
+                continue
+            actions, complete = self._carry_out(plan, model, models)
+            out += actions
+            if not complete:
+                cut_short.add(model.name)
+        return out
+
+    def _stuck(
+        self,
+        vm: VmState,
+        model: HostModel,
+        models: dict[str, HostModel],
+        cluster: ClusterView,
+        ctx: RebalanceContext,
+    ) -> bool:
+        """Nothing but making room across hosts can fix `vm`: no move on its host (with
+        or without another VM making room there), and no host move that takes it whole
+        — when one of those exists and was not planned, the budget held it back, and it
+        is the cheaper repair to wait for."""
+        s = self.settings
+        if locality_move(model, vm, s) is not None:
+            return False
+        movable = {o.name for o in model.vms.values() if self._may_move(o, cluster, ctx)}
+        if make_room_move(model, vm, movable, s) is not None:
+            return False
+        whole = (
+            s.locality_host_moves
+            and not vm.view.pinned_host
+            and 1.0 - vm.locality >= s.host_move_min_gain
+        )
+        return not (whole and locality_host_target(vm, model.name, models, ctx, s) is not None)
+
+    def _completes(self, plan: RoomPlan) -> bool:
+        """The budgets allow all of `plan` (evictions and the VM's own move) this pass."""
+        budget = copy.deepcopy(self.budget)
+        steps: list[tuple[tuple[str, ...], int]] = [
+            ((plan.host, e.to_host), e.bytes) for e in plan.evictions
+        ]
+        steps.append(((plan.host,), plan.move.bytes))
+        for hosts, nbytes in steps:
+            if not all(budget.allows(h, nbytes) for h in hosts):
+                return False
+            for h in hosts:
+                budget.charge(h, nbytes)
+        return True
+
+    def _settled(self, model: HostModel, plan: RoomPlan) -> bool:
+        """No VM staying on the host may take the room before the VM it is made for: none
+        grew since the last pass (`_observe_growth`), and the memory they have still to
+        touch (configured minus resident) fits in the host's free memory as it is. Only
+        then is room made over several passes: in rebalance-churn, 8 GiB freed on a full
+        host for a VM of a burst went to its siblings' first touches before the next pass.
+        """
+        leaving = {e.vm for e in plan.evictions}
+        staying = [vm for name, vm in model.vms.items() if name not in leaving]
+        if any(vm.name in self._growing for vm in staying):
+            return False
+        untouched = sum(max(0, vm.view.memory_bytes - vm.resident) for vm in staying)
+        return untouched <= model.total_free()
+
+    def _carry_out(
+        self, plan: RoomPlan, model: HostModel, models: dict[str, HostModel]
+    ) -> tuple[list[PlannedAction], bool]:
+        """Apply `plan` to the models as far as the budgets allow: its actions, and
+        whether all of it (the stuck VM's own move included) was planned."""
+        out: list[PlannedAction] = []
+        vm = model.vms[plan.vm]
+        home = ",".join(map(str, plan.move.to_nodes))
+        where = f"node {home}" if len(plan.move.to_nodes) == 1 else f"nodes {home}"
+        gone: list[str] = []
+        for k, e in enumerate(plan.evictions, 1):
+            target = models[e.to_host]
+            if not (
+                self.budget.allows(model.name, e.bytes) and self.budget.allows(e.to_host, e.bytes)
+            ):
+                return out, False
+            if sum(target.room(n) for n in e.to_nodes) < e.bytes:  # the search saw the same
+                return out, False
+            mover = model.vms[e.vm]
+            split = arrival_split(target, e.to_nodes, e.bytes)
+            model.remove(mover)
+            target.arrive(mover, split, e.to_nodes)
+            self.budget.charge(model.name, e.bytes)
+            self.budget.charge(e.to_host, e.bytes)
+            gone.append(e.vm)
+            reason = (
+                f"make room on {model.name} {where} for {plan.vm} (locality "
+                f"{plan.locality:.0%}): live-migrate {e.vm} ({format_size(e.bytes)}) to "
+                f"{e.to_host} nodes {','.join(map(str, e.to_nodes))}, where it is wholly "
+                f"local ({k} of {len(plan.evictions)}; {format_size(plan.cost)} copied in "
+                f"all to make {format_size(plan.gain)} local)"
+            )
+            action = HostMove(
+                vm=e.vm, host=model.name, to_host=e.to_host, to_nodes=e.to_nodes,
+                bytes_to_move=e.bytes, reason=reason, arrival=tuple(sorted(split.items())),
+            )  # fmt: skip
+            out.append(PlannedAction(action, float(e.gain)))
+        move = locality_move(model, vm, self.settings)
+        if move is None or not is_full_repair(model, vm, move):
+            return out, False  # not expected: the search carried out the same steps
+        if not self.budget.allows(model.name, move.bytes):
+            return out, False
+        if move.kind == "memory":
+            model.move(vm, move.to_nodes)
+        else:
+            model.rebind(vm, move.to_nodes)
+        self.budget.charge(model.name, move.bytes)
+        move = replace(
+            move, reason=f"{move.reason} (room made by live-migrating {', '.join(gone)})"
+        )
+        out.append(PlannedAction(_action(model.name, move), move.gain))
+        return out, True
 
     def _host_moves(
         self, models: dict[str, HostModel], cluster: ClusterView, ctx: RebalanceContext

@@ -58,7 +58,17 @@ class RebalanceSettings:
     host_move_min_gain: float = 0.5
     """A live migration copies the whole VM (and its dirtied pages again): taken for
     locality only when it makes at least this share of the VM local, so the bytes it
-    copies are at most twice the bytes it makes local."""
+    copies are at most twice the bytes it makes local. Making room across hosts uses the
+    same ratio: the local bytes it gains must be at least this share of all it copies."""
+    make_room_across_hosts: bool = True
+    """A VM still under the threshold after its host's pass and the host moves above (no
+    room on its host, no host that takes it whole) may have *other* VMs of its host
+    live-migrate away — each wholly local on its new host — so that it fits on a compact
+    home on its own host (`room_across_hosts`). It trades bytes copied (every evicted VM
+    whole, plus the VM's own remote part) and a live migration of VMs that were fine
+    where they were for locality now rather than at the next departure; it is taken only
+    when the local bytes gained are at least `host_move_min_gain` x the bytes copied.
+    Off, such a VM waits on its host until others leave."""
     node_headroom_fraction: float = 0.02
     """Share of each node's memory a move leaves free (the kernel's reserves, page cache)."""
     pressure_free_fraction: float = 0.05
