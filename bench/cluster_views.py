@@ -54,6 +54,7 @@ class HostViewCache:
                     bound_nodes=s.binding.bound_nodes,
                     pinned_host=s.name in specs and specs[s.name].request.host is not None,
                     pinned_nodes=s.name in specs and specs[s.name].request.nodes is not None,
+                    guest_bytes=s.guest_memory_bytes,
                 )
                 for s in host.vms()
                 if s.state == "running"

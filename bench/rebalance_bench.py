@@ -264,11 +264,9 @@ def run_rebalancing(
                 next_event += 1
             after = _one_tick_on(run.cluster, scenario.tick_s)
             raised = measure.deficit(after) - measure.deficit(before)
+            strict_bound += max(0, measure.strict_deficit(after) - measure.strict_deficit(before))
             if raised > 0:
                 bound += raised
-                strict_bound += max(
-                    0, measure.strict_deficit(after) - measure.strict_deficit(before)
-                )
                 pending.append((now, _view_locality(after), raised, k))
         run.rebalance()
         run.cluster.advance(scenario.tick_s)

@@ -67,9 +67,12 @@ vCPUs over a spilled VM's nodes can sample above L* and move fewer bytes than D.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
 from collections import Counter
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
@@ -116,6 +119,10 @@ class _Instance:
 
     sizes: tuple[int, ...]
     """M_v per VM."""
+    pending: tuple[int, ...]
+    """Memory each VM's guest has yet to touch (`pending_bytes`)."""
+    q_loss: tuple[int, ...]
+    """Columns of untouched memory landing off its VM's vCPU nodes: locality lost."""
     losses: tuple[int, ...]
     """s_v = M_v (1 - l_v) in bytes, per VM."""
     local_best: tuple[int, ...]
@@ -134,7 +141,8 @@ class _Instance:
 
     @property
     def total(self) -> int:
-        return sum(self.sizes)
+        """The memory locality is weighed over once every guest has touched its own."""
+        return sum(self.sizes) + sum(self.pending)
 
 
 def state_key(view: ClusterView) -> Hashable:
@@ -243,10 +251,11 @@ def build(view: ClusterView, limits: Limits = NO_LIMITS) -> _Instance | None:
         (hi, vm)
         for hi, h in enumerate(hosts)
         for vm in h.vms
-        if sum(vm.memory_by_node.values()) > 0
+        if sum(vm.memory_by_node.values()) + pending_bytes(vm) > 0
     ]
     sizes = tuple(sum(vm.memory_by_node.values()) for _, vm in vms)
-    unit = float(max(sizes, default=1))
+    pending = tuple(pending_bytes(vm) for _, vm in vms)
+    unit = float(max((*sizes, *pending, 1)))
     losses: list[int] = []
     local_best: list[int] = []
     options: list[_Option] = []
@@ -260,9 +269,9 @@ def build(view: ClusterView, limits: Limits = NO_LIMITS) -> _Instance | None:
         options.append(_Option(v, own, None, 0))
         best = local
         for hi, h in enumerate(hosts):
-            key = (hi, size)
+            key = (hi, size + pending[v])  # a home holds what the VM will touch too
             if key not in homes_of:
-                homes_of[key] = home_sets(h, caps[hi], size)
+                homes_of[key] = home_sets(h, caps[hi], size + pending[v])
             for nodes in homes_of[key]:
                 if hi == own:
                     kept = sum(vm.memory_by_node.get(n, 0) for n in nodes)
@@ -284,6 +293,12 @@ def build(view: ClusterView, limits: Limits = NO_LIMITS) -> _Instance | None:
     ]  # fmt: skip
     z_index = {key: cols + i for i, key in enumerate(over)}
     cols += len(over)
+    q_index: dict[tuple[int, int], int] = {}
+    for o, opt in enumerate(options):  # where a staying VM's untouched memory lands
+        if opt.nodes is None and pending[opt.vm] > 0:
+            for n in hosts[opt.host].topology.node_ids:
+                q_index[(o, n)] = cols
+                cols += 1
     if cols > VARIABLE_LIMIT:
         return None
     choose: list[dict[int, float]] = [{} for _ in vms]
@@ -298,7 +313,7 @@ def build(view: ClusterView, limits: Limits = NO_LIMITS) -> _Instance | None:
                 load.setdefault((own, n), {})[o] = b / unit
             continue
         split = {y_index[(o, n)]: 1.0 for n in opt.nodes}
-        rows.append(({**split, o: -sizes[opt.vm] / unit}, 0.0, 0.0))
+        rows.append(({**split, o: -(sizes[opt.vm] + pending[opt.vm]) / unit}, 0.0, 0.0))
         for n in opt.nodes:
             y = y_index[(o, n)]
             load.setdefault((opt.host, n), {})[y] = 1.0
@@ -332,18 +347,30 @@ def build(view: ClusterView, limits: Limits = NO_LIMITS) -> _Instance | None:
             rows.append(({**into, z: -cap / unit}, -np.inf, 0.0))
     if limits.cpu_overcommit is not None:
         rows += _cpu_rows(hosts, vms, options, limits.cpu_overcommit)
+    u_index: dict[int, int] = {}
+    for (o, _), _col in q_index.items():
+        if options[o].host not in u_index:
+            u_index[options[o].host] = cols
+            cols += 1
+    for hi, u in u_index.items():
+        rows += _untouched_rows(hosts[hi], hi, u, options, q_index, load, caps[hi], pending, unit)
+    q_loss = tuple(
+        col for (o, n), col in q_index.items() if n not in vms[options[o].vm][1].running_nodes
+    )
     a, lo, hi_ = _matrix(rows, cols)
     integrality = np.zeros(cols)
     integrality[: len(options)] = 1
     upper = np.full(cols, np.inf)
     upper[: len(options)] = 1.0
-    for z in z_index.values():
+    for z in (*z_index.values(), *u_index.values()):
         integrality[z], upper[z] = 1, 1.0
     if limits.cpu_overcommit is not None:
         for o in _onto_overloaded(hosts, vms, options, limits.cpu_overcommit):
             upper[o] = 0.0
     return _Instance(
         sizes=sizes,
+        pending=pending,
+        q_loss=q_loss,
         losses=tuple(losses),
         local_best=tuple(local_best),
         options=tuple(options),
@@ -356,6 +383,63 @@ def build(view: ClusterView, limits: Limits = NO_LIMITS) -> _Instance | None:
         upper=upper,
         unit=unit,
     )
+
+
+def pending_bytes(vm: VmView) -> int:
+    """Memory the VM's guest has but has not touched yet (0 when unknown)."""
+    if vm.guest_bytes is None:
+        return 0
+    return max(0, vm.guest_bytes - sum(vm.memory_by_node.values()))
+
+
+def _untouched_rows(
+    host: HostView,
+    hi: int,
+    u: int,
+    options: Sequence[_Option],
+    q_index: dict[tuple[int, int], int],
+    load: dict[tuple[int, int], dict[int, float]],
+    capacity: dict[int, int],
+    pending: Sequence[int],
+    unit: float,
+) -> list[tuple[dict[int, float], float, float]]:
+    """Where the memory a staying guest has yet to touch lands (q_on, per node of its
+    host), and the rule that makes it land: a first touch takes any room there is, so
+    memory is left unbacked (u = 1) only when the host has no room left at all.
+
+        sum_n q_on <= p_v x_o                       (at most what it has to touch)
+        memory + q on each node <= its capacity     (physical: a touch ignores headroom)
+        unbacked = sum_o (p_v x_o - sum_n q_on) <= BIG u
+        free after = sum_n capacity_n - (memory + q) <= BIG (1 - u)
+
+    Untouched memory of a VM homed elsewhere travels inside its home (its y). Where on
+    the host the memory lands is left to the program (the best case for locality; the
+    simulator puts it on the vCPUs' node, else the nearest with room).
+    """
+    nodes = host.topology.node_ids
+    big = sum(capacity.values()) / unit + sum(pending) / unit + 1.0
+    rows: list[tuple[dict[int, float], float, float]] = []
+    unbacked: dict[int, float] = {}
+    for o, opt in enumerate(options):
+        if opt.nodes is not None or opt.host != hi or (o, nodes[0]) not in q_index:
+            continue
+        qs = {q_index[(o, n)]: 1.0 for n in nodes}
+        rows.append(({**qs, o: -pending[opt.vm] / unit}, -np.inf, 0.0))
+        unbacked[o] = pending[opt.vm] / unit
+        for col in qs:
+            unbacked[col] = -1.0
+    rows.append(({**unbacked, u: -big}, -np.inf, 0.0))
+    used: dict[int, float] = {}
+    for n in nodes:
+        on_node = dict(load.get((hi, n), {}))
+        for (o, m), col in q_index.items():
+            if m == n and options[o].host == hi:
+                on_node[col] = 1.0
+        rows.append((on_node, -np.inf, capacity.get(n, 0) / unit))
+        for col, c in on_node.items():
+            used[col] = used.get(col, 0.0) - c
+    rows.append(({**used, u: big}, -np.inf, big - sum(capacity.values()) / unit))
+    return rows
 
 
 def _held(host: HostView) -> dict[int, int]:
@@ -448,10 +532,32 @@ def _matrix(
     return coo_array((coefs_, (row_ids, col_ids)), shape=(len(rows), cols)).tocsr(), lo, hi
 
 
+@contextlib.contextmanager
+def _native_stdout_silenced() -> Iterator[None]:
+    """HiGHS (as scipy bundles it) prints some internal notices, such as
+    "HighsMipSolverData::transformNewIntegerFeasibleSolution tmpSolver.run();", straight to
+    file descriptor 1 whatever `disp` says, which corrupts `--output json`. Point fd 1 at
+    /dev/null while it solves."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _solve(inst: _Instance, c: np.ndarray, extra: LinearConstraint | None = None) -> Any:
     constraints = [LinearConstraint(inst.a, inst.lo, inst.hi)]
     if extra is not None:
         constraints.append(extra)
+    with _native_stdout_silenced():
+        return _milp(c, constraints, inst)
+
+
+def _milp(c: np.ndarray, constraints: list[LinearConstraint], inst: _Instance) -> Any:
     return milp(
         c,
         constraints=constraints,
@@ -466,6 +572,8 @@ def _loss_row(inst: _Instance) -> np.ndarray:
     row = np.zeros(inst.variables)
     for v, o in enumerate(inst.stay):
         row[o] = inst.losses[v] / inst.unit
+    for col in inst.q_loss:
+        row[col] = 1.0
     return row
 
 
@@ -489,9 +597,10 @@ def best_locality(
 ) -> RoomValue:
     """L*(S): the best memory-weighted locality over the options (MILP 1)."""
     total, local = _memory(view)
-    if total == 0:
+    untouched = any(pending_bytes(vm) for h in view.hosts for vm in h.vms)
+    if total == 0 and not untouched:
         return RoomValue(1.0, "exact", "no VM memory")
-    if local >= total:
+    if local >= total and not untouched:
         return RoomValue(1.0, "exact", "every VM already local")
     inst = (instance or (lambda: build(view, limits)))()
     if inst is None:
@@ -514,7 +623,8 @@ def min_bytes(
     """D(S, T): the fewest bytes over the options whose locality is at least `target`
     (MILP 2). Infinite (`exact`) when no choice of options reaches it (T > L*)."""
     total, local = _memory(view)
-    if total == 0 or local >= target * total - 1e-6:
+    untouched = any(pending_bytes(vm) for h in view.hosts for vm in h.vms)
+    if not untouched and (total == 0 or local >= target * total - 1e-6):
         return RoomValue(0.0, "exact", "already at the target")
     inst = (instance or (lambda: build(view, limits)))()
     if inst is None:

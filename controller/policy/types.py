@@ -58,6 +58,10 @@ class VmView:
     pinned_host: bool = False
     """The operator fixed its host (`vm create --host`): no automatic move may take it
     to another host (a manual `vm migrate --host` still may)."""
+    guest_bytes: int | None = None
+    """Memory the guest has now (its size less its balloon), when the source knows it: a
+    VM whose resident memory is below it will still touch the rest, and takes room as
+    soon as room appears. None: taken to be its resident memory."""
     pinned_nodes: bool = False
     """The operator fixed its nodes (`vm create --nodes`): no automatic move may take its
     memory or vCPUs off them. A toolstack confines such a VM with a cpuset (libvirt's

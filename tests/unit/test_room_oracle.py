@@ -4,6 +4,7 @@ views, and properties of L* and D on random small clusters."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -93,6 +94,25 @@ def test_with_a_vcpu_limit_no_vcpus_are_added_to_a_full_node() -> None:
     assert min_bytes(view, 1.0).value == 0
     assert min_bytes(view, 1.0, limits=Limits(cpu_overcommit=1.0)).value == 2 * GiB
     assert min_bytes(view, 1.0, limits=Limits(cpu_overcommit=2.0)).value == 0
+
+
+def test_room_goes_first_to_memory_a_guest_has_not_touched_yet() -> None:
+    """Node 0 has the 2 GiB `a` lacks, but `b` there has 2 GiB it has yet to touch and will
+    take them first: `a` cannot become local on this host; with a second host it moves
+    there whole."""
+    a = vm("a", "h", vcpus=2, memory_by_node={0: 2, 1: 2}, cpu_nodes=[0])
+    b = replace(vm("b", "h", vcpus=2, memory_by_node={0: 2}, cpu_nodes=[0]), guest_bytes=4 * GiB)
+    c = vm("c", "h", vcpus=2, memory_by_node={1: 4}, cpu_nodes=[1])
+    known = cluster(host("h", two_nodes(free_gib=[2, 0]), vms=[a, b, c]))
+    b_unknown = replace(b, guest_bytes=None)
+    unknown = cluster(host("h", two_nodes(free_gib=[2, 0]), vms=[a, b_unknown, c]))
+    assert min_bytes(unknown, 1.0).value == 2 * GiB
+    # b's 2 GiB land on node 1 (a's vCPUs' node is b's to fill): 10 of 12 GiB local.
+    assert best_locality(known).value == pytest.approx(10 / 12)
+    assert min_bytes(known, 1.0).value == math.inf
+    spare = cluster(*known.hosts, host("g", two_nodes()))
+    assert best_locality(spare).value == 1.0
+    assert min_bytes(spare, 1.0).value == 4 * GiB
 
 
 def test_a_local_vm_needs_nothing() -> None:
