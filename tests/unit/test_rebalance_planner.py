@@ -93,7 +93,10 @@ def test_a_move_larger_than_the_budget_goes_alone_when_the_bucket_is_full() -> N
 
 
 def test_cooldown_and_busy_vms_are_left_alone() -> None:
+    """`recent`'s bound node is full, so its fix is a re-binding (to node 0, where its
+    memory is): not within its cool-down. `busy` has a move in flight."""
     w = two_node_world()
+    w.vms["full"] = world_vm("full", "h", vcpus=1, memory={1: 8 * GiB}, cpu_nodes={1})
     w.vms["recent"] = world_vm("recent", "h", vcpus=1, memory={0: GiB}, cpu_nodes={1})
     w.vms["busy"] = world_vm("busy", "h", vcpus=1, memory={0: GiB}, cpu_nodes={1})
     w.last_moved["recent"] = 0.0
@@ -101,9 +104,21 @@ def test_cooldown_and_busy_vms_are_left_alone() -> None:
     r = NumaplaneRebalancer()
     assert r.plan(w.view(), RebalanceContext(busy=frozenset({"busy"}))) == ()
     w.now = 300.0
-    assert [a.vm for a in r.plan(w.view(), RebalanceContext(busy=frozenset({"busy"})))] == [
-        "recent"
-    ]
+    [rebind] = r.plan(w.view(), RebalanceContext(busy=frozenset({"busy"})))
+    assert isinstance(rebind, AffinityChange) and (rebind.vm, rebind.nodes) == ("recent", (0,))
+
+
+def test_in_its_cooldown_a_vm_s_memory_may_still_follow_its_bound_vcpus() -> None:
+    """Re-bound to node 1 a minute ago while node 1 was full; now node 1 has room: its
+    memory follows. That changes no binding, so it cannot ping-pong."""
+    w = two_node_world()
+    w.vms["vm"] = world_vm("vm", "h", vcpus=1, memory={0: 2 * GiB}, cpu_nodes={1})
+    w.last_moved["vm"] = 0.0
+    w.now = 60.0
+    [move] = NumaplaneRebalancer().plan(w.view())
+    assert isinstance(move, MemoryMove)
+    assert (move.vm, move.to_nodes, move.bytes_to_move) == ("vm", (1,), 2 * GiB)
+    assert "where its bound vCPUs run" in move.reason
 
 
 def test_host_pressure_that_balloons_cannot_relieve_moves_a_vm_after_the_grace() -> None:

@@ -71,6 +71,34 @@ class Move:
         return float("inf") if self.bytes == 0 else self.gain / self.bytes
 
 
+def follow_move(model: HostModel, vm: VmState, s: RebalanceSettings) -> Move | None:
+    """Memory of a bound VM moving to the nodes where its bound vCPUs run, or None.
+
+    The one move that changes no binding — its vCPUs run on every node they are bound
+    to, and those are the targets: it only ever raises the VM's locality towards 1.0 on
+    the nodes it is already bound to, so it cannot ping-pong, and a VM in its cool-down
+    may take it (a re-binding one pass, its memory following once room appears later,
+    is one repair, not an oscillation).
+    """
+    resident = vm.resident
+    if resident == 0 or vm.locality >= s.locality_threshold or not vm.bound:
+        return None
+    before = vm.local_bytes(vm.running)
+    bound = tuple(sorted(n for n in vm.running & vm.view.cpu_nodes if model.is_target(n)))
+    cost = vm.outside(bound)
+    if frozenset(bound) != vm.view.cpu_nodes:
+        return None  # it would narrow the vCPUs' binding: a re-binding after all
+    if not bound or cost <= 0 or not model.fits(vm, bound):
+        return None
+    if resident - before < s.min_gain * resident:
+        return None
+    return Move(
+        vm.name, "memory", bound, cost, resident - before,
+        f"locality {vm.locality:.0%} < {s.locality_threshold:.0%}: move "
+        f"{format_size(cost)} of {vm.name} to nodes {_ids(bound)}, where its bound vCPUs run",
+    )  # fmt: skip
+
+
 def locality_move(model: HostModel, vm: VmState, s: RebalanceSettings) -> Move | None:
     """The move that makes `vm` local, or None (local enough, or nowhere to go)."""
     resident = vm.resident

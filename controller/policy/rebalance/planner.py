@@ -56,6 +56,7 @@ from controller.policy.rebalance.options import (
     Move,
     balance_move,
     compaction_move,
+    follow_move,
     locality_move,
     make_room_move,
 )
@@ -131,6 +132,8 @@ class NumaplaneRebalancer:
         out: list[PlannedAction] = []
         for model in list(models.values()):
             eligible = [vm for vm in model.vms.values() if self._may_move(vm, cluster, ctx)]
+            cooling = [vm for vm in model.vms.values() if self._cooling(vm, cluster, ctx)]
+            out += self._following(model, cooling)
             out += self._locality(model, eligible)
             out += self._compaction(model, eligible)
             out += self._balance(model, eligible)
@@ -191,6 +194,17 @@ class NumaplaneRebalancer:
             return False
         moved = cluster.last_moved.get(vm.name)
         return moved is None or cluster.now - moved >= self.settings.cooldown_s
+
+    def _cooling(self, vm: VmState, cluster: ClusterView, ctx: RebalanceContext) -> bool:
+        """In its cool-down and otherwise movable: only `follow_move` may move it."""
+        if vm.name in ctx.busy or vm.resident == 0 or vm.view.pinned_nodes:
+            return False
+        moved = cluster.last_moved.get(vm.name)
+        return moved is not None and cluster.now - moved < self.settings.cooldown_s
+
+    def _following(self, model: HostModel, cooling: list[VmState]) -> list[PlannedAction]:
+        s = self.settings
+        return self._greedy(model, cooling, lambda vm: follow_move(model, vm, s))
 
     def _locality(self, model: HostModel, eligible: list[VmState]) -> list[PlannedAction]:
         s = self.settings
