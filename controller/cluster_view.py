@@ -154,6 +154,7 @@ def _vms_on(host: str, topology: Topology, snapshot: ClusterSnapshot) -> tuple[V
                     bound_nodes=bound,
                     pinned_host=pinned_host,
                     pinned_nodes=pinned_nodes,
+                    guest_bytes=obs.balloon.actual_bytes if obs.balloon.known else None,
                 )
             )
         elif on_here and placement is not None and placement.state == "starting":

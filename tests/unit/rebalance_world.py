@@ -47,6 +47,8 @@ class WorldVm:
     running: frozenset[int]
     pinned_host: bool = False
     pinned_nodes: bool = False
+    guest_bytes: int | None = None
+    """The guest's size when known: on arriving at another host it touches all of it."""
 
     @property
     def resident(self) -> int:
@@ -103,6 +105,7 @@ class World:
                     running_nodes=vm.running,
                     pinned_host=vm.pinned_host,
                     pinned_nodes=vm.pinned_nodes,
+                    guest_bytes=vm.guest_bytes,
                 )
                 for vm in sorted(self.vms.values(), key=lambda v: v.name)
                 if vm.host == name
@@ -151,7 +154,7 @@ class World:
             vm.cpu_nodes = vm.running = cpu
 
     def _arrive(self, vm: WorldVm, host: str, nodes: tuple[int, ...]) -> None:
-        size = vm.resident
+        size = max(vm.resident, vm.guest_bytes or 0)  # it touches the rest on arrival
         free = {n: self.free(host, n) for n in nodes}
         if sum(free.values()) < size:
             raise DoesNotFit(f"{vm.name}: {host} nodes {nodes} cannot hold {size} bytes")

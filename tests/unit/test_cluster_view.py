@@ -144,3 +144,20 @@ def test_the_operators_host_and_nodes_pin_a_vm_against_automatic_moves() -> None
         "free": (False, False), "on-a": (True, False), "on-a0": (True, True),
         "observed": (False, False),
     }
+
+
+def test_the_guests_size_comes_from_its_balloon_when_the_driver_knows_it() -> None:
+    """Balloon actual is the memory the guest has; with nothing known it stays None."""
+    ballooned = _vm_status("b", "a", GiB, 4.0)
+    ballooned.observed.balloon.known = True
+    ballooned.observed.balloon.actual_bytes = 3 * GiB
+    kvs = [
+        _kv(keyspace.host_info("a"), _info("a")),
+        KV(keyspace.host_alive("a"), "{}", 1, 1),
+        _kv(keyspace.host_status("a"), _status(6 * GiB, 8 * GiB, 5.0)),
+        _kv(keyspace.vm_status("b"), ballooned),
+        _kv(keyspace.vm_status("n"), _vm_status("n", "a", GiB, 4.0)),
+    ]
+    a = build_view(snapshot_from_kvs(kvs, 5)).host("a")
+    assert a is not None
+    assert {vm.name: vm.guest_bytes for vm in a.vms} == {"b": 3 * GiB, "n": None}

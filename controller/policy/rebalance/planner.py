@@ -72,6 +72,7 @@ from controller.policy.rebalance.room_across_hosts import (
     room_across_hosts,
 )
 from controller.policy.rebalance.settings import RebalanceSettings
+from controller.policy.rebalance.untouched import host_short, untouched_moves
 from controller.policy.types import (
     Action,
     AffinityChange,
@@ -137,10 +138,47 @@ class NumaplaneRebalancer:
             out += self._locality(model, eligible)
             out += self._compaction(model, eligible)
             out += self._balance(model, eligible)
+        out += self._untouched_moves(models, up, cluster, ctx)
         out += self._host_moves(models, cluster, ctx)
         out += self._locality_host_moves(models, up, cluster, ctx)
         out += self._room_across_hosts(models, up, cluster, ctx)
         return out
+
+    def _untouched_moves(
+        self,
+        models: dict[str, HostModel],
+        up: list[HostView],
+        cluster: ClusterView,
+        ctx: RebalanceContext,
+    ) -> list[PlannedAction]:
+        """VMs leaving a host whose guests have more memory to touch than it has free
+        (`untouched`), while they have little resident to copy."""
+        s = self.settings
+        if not s.untouched_moves or not any(host_short(m.view, s) for m in models.values()):
+            return []
+        for h in up:  # any host may be the target: model the ones the pass skipped
+            if h.name not in models:
+                models[h.name] = HostModel.of(
+                    h, headroom_fraction=s.node_headroom_fraction, cpu_overcommit=s.cpu_overcommit
+                )
+
+        def movable(vm: VmState) -> bool:
+            if vm.name in ctx.busy or vm.view.pinned_nodes:
+                return False
+            moved = cluster.last_moved.get(vm.name)
+            return moved is None or cluster.now - moved >= s.cooldown_s
+
+        def affordable(source: str, target: str, size: int) -> bool:
+            if not (self.budget.allows(source, size) and self.budget.allows(target, size)):
+                return False
+            self.budget.charge(source, size)
+            self.budget.charge(target, size)
+            return True
+
+        return [
+            PlannedAction(action, float(gain))
+            for action, gain in untouched_moves(models, ctx, s, movable, affordable)
+        ]
 
     def _observe_growth(self, up: list[HostView]) -> None:
         """Which VMs are still taking memory: resident grown since the last pass, or — a VM
@@ -170,6 +208,8 @@ class NumaplaneRebalancer:
         over a large, mostly settled cluster fast.
         """
         s = self.settings
+        if s.untouched_moves and host_short(host, s):
+            return True
         load: dict[int, float] = {}
         biggest = max(n.memory_total_bytes for n in host.topology.nodes)
         most_cpus = max(len(n.cpus) for n in host.topology.nodes)

@@ -1,0 +1,140 @@
+"""Moving a VM off a host before it touches memory the host cannot back.
+
+A guest faults its memory in as it uses it: a VM whose guest has more memory than is
+resident (`VmView.guest_bytes`, the balloon's actual size, above its resident memory)
+will take more of its host. When a host has run out of memory (under the pressure line)
+and the memory its guests have yet to touch is more than it has free, they cannot all
+get it: on a real host the kernel reclaims and
+swaps, in the simulator the guest is blocked, and either way whatever room a departure
+or a move frees is taken by those first touches before anything else (the rebalancer's
+other rules would plan into room that is not really there).
+
+The cheapest repair is to move such a VM while it has touched little: a live migration
+copies what is resident, and the rest is touched on the target, where room for all of it
+is claimed (`HostMove.arrival` covers the whole guest). So the host's VMs with memory
+still to touch move, least resident first, each to a host with a compact home for its
+whole guest, until the host can back what is left. A move is taken only when what it
+buys — memory that becomes backed, plus remote memory made local — is at least
+`host_move_min_gain` x what it copies, the trade locality host moves make.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from common.units import format_size
+from controller.policy.rebalance.context import RebalanceContext
+from controller.policy.rebalance.host_model import HostModel, VmState
+from controller.policy.rebalance.pressure import NOWHERE, arrival_split, locality_host_target
+from controller.policy.rebalance.settings import RebalanceSettings
+from controller.policy.types import HostMove, HostView, VmView
+
+
+def untouched_bytes(vm: VmView) -> int:
+    """Memory the VM's guest has and has not touched yet (0 when the size is unknown)."""
+    if vm.guest_bytes is None:
+        return 0
+    return max(0, vm.guest_bytes - sum(vm.memory_by_node.values()))
+
+
+def host_short(host: HostView, s: RebalanceSettings) -> bool:
+    """Whether the host is out of memory (under the pressure line) while its guests still
+    have more memory to touch than it has free.
+
+    Both, because hosts are often overcommitted by design — guests that never touch all
+    of their memory — and that alone is no reason to move anything: only a host that has
+    actually run out, with guests still growing, is.
+    """
+    untouched = sum(untouched_bytes(vm) for vm in host.vms)
+    total = sum(n.memory_total_bytes for n in host.topology.nodes)
+    free = sum(n.memory_free_bytes for n in host.topology.nodes)
+    free -= sum(host.claimed_by_node.values())
+    return untouched > 0 and untouched > free and free < s.pressure_free_fraction * total
+
+
+def _short_by(model: HostModel) -> int:
+    return sum(untouched_bytes(vm.view) for vm in model.vms.values()) - model.total_free()
+
+
+def untouched_moves(
+    models: Mapping[str, HostModel],
+    ctx: RebalanceContext,
+    s: RebalanceSettings,
+    movable: Callable[[VmState], bool],
+    affordable: Callable[[str, str, int], bool],
+) -> list[tuple[HostMove, int]]:
+    """The moves, each with the bytes it buys; applied to `models` as they are planned.
+
+    `movable` says whether the pass may move a VM at all (busy, cool-down, pins);
+    `affordable(source, target, bytes)` whether both hosts' budgets allow the copy (and
+    charges them when it does).
+    """
+    out: list[tuple[HostMove, int]] = []
+    for name in sorted(models):
+        model = models[name]
+        if not ctx.can_live_migrate(name) or not host_short(model.view, s):
+            continue
+        candidates = sorted(
+            (
+                vm
+                for vm in model.vms.values()
+                if untouched_bytes(vm.view) > 0
+                and not vm.moved
+                and not vm.view.pinned_host
+                and movable(vm)
+            ),
+            key=lambda vm: (vm.resident, -untouched_bytes(vm.view), vm.name),
+        )
+        for vm in candidates:
+            if _short_by(model) <= 0:
+                break
+            move = _move(vm, model, models, ctx, s, affordable)
+            if move is not None:
+                out.append(move)
+    return out
+
+
+def _move(
+    vm: VmState,
+    model: HostModel,
+    models: Mapping[str, HostModel],
+    ctx: RebalanceContext,
+    s: RebalanceSettings,
+    affordable: Callable[[str, str, int], bool],
+) -> tuple[HostMove, int] | None:
+    untouched = untouched_bytes(vm.view)
+    resident = vm.resident
+    remote = resident - vm.local_bytes(vm.running)
+    gain = untouched + remote
+    if gain < s.host_move_min_gain * resident:
+        return None
+    whole = resident + untouched
+    # The VM as a target sees it: its whole guest, on none of the target's nodes.
+    arriving = VmState(
+        view=vm.view,
+        memory={NOWHERE: whole},
+        running=frozenset(),
+        load_nodes=frozenset(),
+        bound=True,
+    )
+    target_of = locality_host_target(arriving, model.name, models, ctx, s)
+    if target_of is None:
+        return None
+    to_host, nodes = target_of
+    if not affordable(model.name, to_host, resident):
+        return None
+    target = models[to_host]
+    split = arrival_split(target, nodes, whole)
+    model.remove(vm)
+    target.arrive(vm, split, nodes)
+    reason = (
+        f"{model.name}'s guests have more memory to touch than it has free: live-migrate "
+        f"{vm.name} now, while it has {format_size(resident)} to copy, to {to_host} nodes "
+        f"{','.join(map(str, nodes))}, which hold all {format_size(whole)} of its guest "
+        f"({format_size(untouched)} not yet touched)"
+    )
+    action = HostMove(
+        vm=vm.name, host=model.name, to_host=to_host, to_nodes=nodes,
+        bytes_to_move=resident, reason=reason, arrival=tuple(sorted(split.items())),
+    )  # fmt: skip
+    return action, gain
