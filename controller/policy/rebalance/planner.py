@@ -144,6 +144,15 @@ class NumaplaneRebalancer:
         out += self._room_across_hosts(models, up, cluster, ctx)
         return out
 
+    def _model_every_host(self, models: dict[str, HostModel], up: list[HostView]) -> None:
+        """Model the hosts the pass skipped: a VM leaving its host may go to any of them."""
+        s = self.settings
+        for h in up:
+            if h.name not in models:
+                models[h.name] = HostModel.of(
+                    h, headroom_fraction=s.node_headroom_fraction, cpu_overcommit=s.cpu_overcommit
+                )
+
     def _untouched_moves(
         self,
         models: dict[str, HostModel],
@@ -156,11 +165,7 @@ class NumaplaneRebalancer:
         s = self.settings
         if not s.untouched_moves or not any(host_short(m.view, s) for m in models.values()):
             return []
-        for h in up:  # any host may be the target: model the ones the pass skipped
-            if h.name not in models:
-                models[h.name] = HostModel.of(
-                    h, headroom_fraction=s.node_headroom_fraction, cpu_overcommit=s.cpu_overcommit
-                )
+        self._model_every_host(models, up)
 
         def movable(vm: VmState) -> bool:
             if vm.name in ctx.busy or vm.view.pinned_nodes:
@@ -333,11 +338,7 @@ class NumaplaneRebalancer:
         ]
         if not stuck:
             return []
-        for h in up:  # any host may be the target: model the ones the pass skipped
-            if h.name not in models:
-                models[h.name] = HostModel.of(
-                    h, headroom_fraction=s.node_headroom_fraction, cpu_overcommit=s.cpu_overcommit
-                )
+        self._model_every_host(models, up)
         stuck.sort(key=lambda mv: (-_remote_share(mv[1]), -mv[1].resident, mv[1].name))
         out: list[PlannedAction] = []
         for model, vm in stuck:
@@ -400,11 +401,7 @@ class NumaplaneRebalancer:
         ]
         if not candidates:
             return []
-        for h in up:  # any host may take an evicted VM: model the ones the pass skipped
-            if h.name not in models:
-                models[h.name] = HostModel.of(
-                    h, headroom_fraction=s.node_headroom_fraction, cpu_overcommit=s.cpu_overcommit
-                )
+        self._model_every_host(models, up)  # any host may take an evicted VM
         candidates.sort(key=lambda mv: (-_remote_share(mv[1]), -mv[1].resident, mv[1].name))
         out: list[PlannedAction] = []
         cut_short: set[str] = set()
