@@ -80,14 +80,24 @@ def follow_move(model: HostModel, vm: VmState, s: RebalanceSettings) -> Move | N
     may take it (a re-binding one pass, its memory following once room appears later,
     is one repair, not an oscillation).
     """
-    resident = vm.resident
-    if resident == 0 or vm.locality >= s.locality_threshold or not vm.bound:
+    if vm.resident == 0 or vm.locality >= s.locality_threshold:
         return None
+    return _to_bound_vcpus(model, vm, s, keep_binding=True)
+
+
+def _to_bound_vcpus(
+    model: HostModel, vm: VmState, s: RebalanceSettings, *, keep_binding: bool
+) -> Move | None:
+    """Move a bound VM's memory to the nodes of its bound vCPUs that it runs on (vCPUs
+    re-bound to them too, which narrows the binding unless `keep_binding` forbids it)."""
+    if not vm.bound:
+        return None
+    resident = vm.resident
     before = vm.local_bytes(vm.running)
     bound = tuple(sorted(n for n in vm.running & vm.view.cpu_nodes if model.is_target(n)))
+    if keep_binding and frozenset(bound) != vm.view.cpu_nodes:
+        return None
     cost = vm.outside(bound)
-    if frozenset(bound) != vm.view.cpu_nodes:
-        return None  # it would narrow the vCPUs' binding: a re-binding after all
     if not bound or cost <= 0 or not model.fits(vm, bound):
         return None
     if resident - before < s.min_gain * resident:
@@ -110,15 +120,9 @@ def locality_move(model: HostModel, vm: VmState, s: RebalanceSettings) -> Move |
     def worth(after: int) -> bool:
         return after - before >= s.min_gain * resident
 
-    if vm.bound:
-        bound = tuple(sorted(n for n in vm.running & vm.view.cpu_nodes if model.is_target(n)))
-        cost = vm.outside(bound)
-        if bound and cost > 0 and model.fits(vm, bound) and worth(resident):
-            return Move(
-                vm.name, "memory", bound, cost, resident - before,
-                f"{why}: move {format_size(cost)} of {vm.name} to nodes {_ids(bound)}, "
-                f"where its bound vCPUs run",
-            )  # fmt: skip
+    follow = _to_bound_vcpus(model, vm, s, keep_binding=False)
+    if follow is not None:
+        return follow
     home = compact_home(model, vm)
     if home is not None and len(home) > needed_nodes(model, vm) and not s.allow_spread:
         home = None  # no room for it as compact as it could be: spreading it is no fix

@@ -72,7 +72,7 @@ from controller.policy.rebalance.room_across_hosts import (
     room_across_hosts,
 )
 from controller.policy.rebalance.settings import RebalanceSettings
-from controller.policy.rebalance.untouched import host_short, untouched_moves
+from controller.policy.rebalance.untouched import host_short, untouched_bytes, untouched_moves
 from controller.policy.types import (
     Action,
     AffinityChange,
@@ -167,11 +167,8 @@ class NumaplaneRebalancer:
             return []
         self._model_every_host(models, up)
 
-        def movable(vm: VmState) -> bool:
-            if vm.name in ctx.busy or vm.view.pinned_nodes:
-                return False
-            moved = cluster.last_moved.get(vm.name)
-            return moved is None or cluster.now - moved >= s.cooldown_s
+        def movable(vm: VmState) -> bool:  # nothing resident is no reason to stay here
+            return not _held(vm, ctx) and not self._cooling_down(vm, cluster)
 
         def affordable(source: str, target: str, size: int) -> bool:
             if not (self.budget.allows(source, size) and self.budget.allows(target, size)):
@@ -233,17 +230,15 @@ class NumaplaneRebalancer:
     # -- rules -------------------------------------------------------------------------
 
     def _may_move(self, vm: VmState, cluster: ClusterView, ctx: RebalanceContext) -> bool:
-        """Whether the pass may move `vm` at all: not busy, not the operator's to place
-        (nodes fixed by `vm create --nodes`), not within its cool-down."""
-        if vm.name in ctx.busy or vm.resident == 0 or vm.view.pinned_nodes:
-            return False
-        moved = cluster.last_moved.get(vm.name)
-        return moved is None or cluster.now - moved >= self.settings.cooldown_s
+        """Whether the pass may move `vm` at all: it has memory, is not held (busy, or its
+        nodes the operator's), and is not within its cool-down."""
+        return vm.resident > 0 and not _held(vm, ctx) and not self._cooling_down(vm, cluster)
 
     def _cooling(self, vm: VmState, cluster: ClusterView, ctx: RebalanceContext) -> bool:
         """In its cool-down and otherwise movable: only `follow_move` may move it."""
-        if vm.name in ctx.busy or vm.resident == 0 or vm.view.pinned_nodes:
-            return False
+        return vm.resident > 0 and not _held(vm, ctx) and self._cooling_down(vm, cluster)
+
+    def _cooling_down(self, vm: VmState, cluster: ClusterView) -> bool:
         moved = cluster.last_moved.get(vm.name)
         return moved is not None and cluster.now - moved < self.settings.cooldown_s
 
@@ -468,15 +463,16 @@ class NumaplaneRebalancer:
     def _settled(self, model: HostModel, plan: RoomPlan) -> bool:
         """No VM staying on the host may take the room before the VM it is made for: none
         grew since the last pass (`_observe_growth`), and the memory they have still to
-        touch (configured minus resident) fits in the host's free memory as it is. Only
-        then is room made over several passes: in rebalance-churn, 8 GiB freed on a full
-        host for a VM of a burst went to its siblings' first touches before the next pass.
+        touch (`untouched_bytes`: the guest's size, else its configured size, less what
+        is resident) fits in the host's free memory as it is. Only then is room made over
+        several passes: in rebalance-churn, 8 GiB freed on a full host for a VM of a burst
+        went to its siblings' first touches before the next pass.
         """
         leaving = {e.vm for e in plan.evictions}
         staying = [vm for name, vm in model.vms.items() if name not in leaving]
         if any(vm.name in self._growing for vm in staying):
             return False
-        untouched = sum(max(0, vm.view.memory_bytes - vm.resident) for vm in staying)
+        untouched = sum(untouched_bytes(vm.view, unknown="configured") for vm in staying)
         return untouched <= model.total_free()
 
     def _carry_out(
@@ -569,6 +565,11 @@ class NumaplaneRebalancer:
             )  # fmt: skip
             out.append(PlannedAction(action, float(size)))
         return out
+
+
+def _held(vm: VmState, ctx: RebalanceContext) -> bool:
+    """A move of it is in flight, or the operator fixed its nodes (`vm create --nodes`)."""
+    return vm.name in ctx.busy or vm.view.pinned_nodes
 
 
 def _remote_share(vm: VmState) -> float:

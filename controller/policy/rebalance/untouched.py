@@ -21,6 +21,7 @@ buys — memory that becomes backed, plus remote memory made local — is at lea
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Literal
 
 from common.units import format_size
 from controller.policy.rebalance.context import RebalanceContext
@@ -30,11 +31,16 @@ from controller.policy.rebalance.settings import RebalanceSettings
 from controller.policy.types import HostMove, HostView, VmView
 
 
-def untouched_bytes(vm: VmView) -> int:
-    """Memory the VM's guest has and has not touched yet (0 when the size is unknown)."""
-    if vm.guest_bytes is None:
-        return 0
-    return max(0, vm.guest_bytes - sum(vm.memory_by_node.values()))
+def untouched_bytes(vm: VmView, unknown: Literal["none", "configured"] = "none") -> int:
+    """Memory the VM's guest has and has not touched yet.
+
+    When the guest's size is unknown, `unknown` says which way to err: "none" (0: this
+    rule moves nothing it cannot see) or "configured" (its configured size: a rule that
+    must not count on room a guest might still take)."""
+    size = vm.guest_bytes
+    if size is None:
+        size = vm.memory_bytes if unknown == "configured" else 0
+    return max(0, size - sum(vm.memory_by_node.values()))
 
 
 def host_short(host: HostView, s: RebalanceSettings) -> bool:
