@@ -83,6 +83,7 @@ from scipy.sparse import coo_array
 
 from bench.oracle import Kind
 from controller.policy.placement.node_sets import FitNeed, NodeSet, grow_nearest
+from controller.policy.rebalance.untouched import untouched_bytes
 from controller.policy.types import ClusterView, HostView, VmView
 
 VARIABLE_LIMIT = 4000
@@ -120,7 +121,7 @@ class _Instance:
     sizes: tuple[int, ...]
     """M_v per VM."""
     pending: tuple[int, ...]
-    """Memory each VM's guest has yet to touch (`pending_bytes`)."""
+    """Memory each VM's guest has yet to touch (`untouched_bytes`)."""
     q_loss: tuple[int, ...]
     """Columns of untouched memory landing off its VM's vCPU nodes: locality lost."""
     losses: tuple[int, ...]
@@ -251,10 +252,10 @@ def build(view: ClusterView, limits: Limits = NO_LIMITS) -> _Instance | None:
         (hi, vm)
         for hi, h in enumerate(hosts)
         for vm in h.vms
-        if sum(vm.memory_by_node.values()) + pending_bytes(vm) > 0
+        if sum(vm.memory_by_node.values()) + untouched_bytes(vm) > 0
     ]
     sizes = tuple(sum(vm.memory_by_node.values()) for _, vm in vms)
-    pending = tuple(pending_bytes(vm) for _, vm in vms)
+    pending = tuple(untouched_bytes(vm) for _, vm in vms)
     unit = float(max((*sizes, *pending, 1)))
     losses: list[int] = []
     local_best: list[int] = []
@@ -286,7 +287,7 @@ def build(view: ClusterView, limits: Limits = NO_LIMITS) -> _Instance | None:
         for n in opt.nodes or ():
             y_index[(o, n)] = cols
             cols += 1
-    lines = [_headroom_lines(h, limits) for h in hosts]
+    lines = [_headroom_lines(h, caps[hi], limits) for hi, h in enumerate(hosts)]
     over = [
         (hi, n) for hi, h in enumerate(hosts) for n, line in lines[hi].items()
         if _held(h).get(n, 0) > line
@@ -385,13 +386,6 @@ def build(view: ClusterView, limits: Limits = NO_LIMITS) -> _Instance | None:
     )
 
 
-def pending_bytes(vm: VmView) -> int:
-    """Memory the VM's guest has but has not touched yet (0 when unknown)."""
-    if vm.guest_bytes is None:
-        return 0
-    return max(0, vm.guest_bytes - sum(vm.memory_by_node.values()))
-
-
 def _untouched_rows(
     host: HostView,
     hi: int,
@@ -451,11 +445,11 @@ def _held(host: HostView) -> dict[int, int]:
     return held
 
 
-def _headroom_lines(host: HostView, limits: Limits) -> dict[int, int]:
-    """Per node, the most VM memory that leaves the headroom free (none without one)."""
+def _headroom_lines(host: HostView, cap: dict[int, int], limits: Limits) -> dict[int, int]:
+    """Per node, the most VM memory that leaves the headroom free (none without one);
+    `cap` is `node_capacity(host)`."""
     if limits.headroom_fraction <= 0:
         return {}
-    cap = node_capacity(host)
     return {
         n: c - int(limits.headroom_fraction * host.topology.node(n).memory_total_bytes)
         for n, c in cap.items()
@@ -597,7 +591,7 @@ def best_locality(
 ) -> RoomValue:
     """L*(S): the best memory-weighted locality over the options (MILP 1)."""
     total, local = _memory(view)
-    untouched = any(pending_bytes(vm) for h in view.hosts for vm in h.vms)
+    untouched = any(untouched_bytes(vm) for h in view.hosts for vm in h.vms)
     if total == 0 and not untouched:
         return RoomValue(1.0, "exact", "no VM memory")
     if local >= total and not untouched:
@@ -623,7 +617,7 @@ def min_bytes(
     """D(S, T): the fewest bytes over the options whose locality is at least `target`
     (MILP 2). Infinite (`exact`) when no choice of options reaches it (T > L*)."""
     total, local = _memory(view)
-    untouched = any(pending_bytes(vm) for h in view.hosts for vm in h.vms)
+    untouched = any(untouched_bytes(vm) for h in view.hosts for vm in h.vms)
     if not untouched and (total == 0 or local >= target * total - 1e-6):
         return RoomValue(0.0, "exact", "already at the target")
     inst = (instance or (lambda: build(view, limits)))()
