@@ -140,6 +140,8 @@ def test_one_pass_keeps_every_invariant(
     r.plan(world.view(), ctx)  # pressure, if any, starts being counted here
     world.now += SETTINGS.pressure_grace_s
     actions = r.plan(world.view(), ctx)
+    # One action per VM per pass: a VM is never moved twice from one observation.
+    assert len({a.vm for a in actions}) == len(actions), actions
     _check_pass(world, actions, busy)
 
 
