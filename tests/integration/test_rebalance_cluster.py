@@ -265,6 +265,20 @@ async def test_a_placed_vm_moved_to_another_host_has_its_placement_follow(
         assert code == 0, err
         assert json.loads(out)["host"] == "b"
 
+        # Deleting it stops it where it now runs, and removes its records, move included.
+        assert await store.get(keyspace.vm_move("web")) is not None
+        code, out, err = await cli("--controller", address, "vm", "delete", "web")
+        assert code == 0, err
+
+        async def removed() -> bool:
+            keys = (keyspace.vm_spec("web"), keyspace.vm_placement("web"),
+                    keyspace.vm_move("web"))  # fmt: skip
+            return all([await store.get(k) is None for k in keys]) and not any(
+                vm.name == "web" for vm in hosts.b.vms()
+            )
+
+        await wait_for(removed)
+
 
 async def test_a_migration_interrupted_by_an_agent_restart_is_applied_once(
     store: EtcdStore, settings: ControllerSettings, hosts: Hosts, agents: Running, tmp_path: Path
