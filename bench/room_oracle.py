@@ -82,7 +82,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_array
 
 from bench.oracle import Kind
-from controller.policy.placement.node_sets import FitNeed, NodeSet, grow_nearest
+from controller.policy.placement.node_sets import FitNeed, NodeSet, grown_sets
 from controller.policy.rebalance.untouched import untouched_bytes
 from controller.policy.types import ClusterView, HostView, VmView
 
@@ -199,33 +199,18 @@ def _home_sets(
     matrix: tuple[tuple[int, ...], ...],
     size: int,
 ) -> tuple[NodeSet, ...]:
-    """Cached by host shape and VM size: a cluster has few of each."""
-    mem = dict(zip(nodes, memory, strict=True))
-    cpu = dict(zip(nodes, cpus, strict=True))
-    pos = {n: i for i, n in enumerate(nodes)}
+    """Cached by host shape and VM size: a cluster has few of each. Every smallest set
+    `grown_sets` finds, not only the most compact: the oracle may use any of them."""
     need = FitNeed(memory_bytes=size, cpus=0)
-    grown = {
-        s
-        for seed in nodes
-        for memory_first in (False, True)
-        if (
-            s := grow_nearest(
-                seed,
-                nodes,
-                mem,
-                cpu,
-                need,
-                lambda a, b: matrix[pos[a]][pos[b]],
-                max_size=len(nodes),
-                memory_first=memory_first,
-            )
-        )
-        is not None
-    }
-    if not grown:
-        return ()
-    fewest = min(len(s) for s in grown)
-    return tuple(sorted(s for s in grown if len(s) == fewest))
+    sets = grown_sets(
+        nodes,
+        dict(zip(nodes, memory, strict=True)),
+        dict(zip(nodes, cpus, strict=True)),
+        need,
+        matrix,
+        most_compact=False,
+    )
+    return tuple(sets)
 
 
 @dataclass(frozen=True)

@@ -185,7 +185,7 @@ def compact_fitting_sets(
     n = len(nodes)
     for size in range(lower, n + 1):
         if comb(n, size) > exhaustive_limit:
-            return _grown_sets(nodes, memory, cpus, need, matrix)
+            return grown_sets(nodes, memory, cpus, need, matrix)
         found: list[NodeSet] = []
         found_class = (0, 0)
         for diam, total, combo in subsets_by_compactness(matrix, size):
@@ -200,13 +200,18 @@ def compact_fitting_sets(
     return []
 
 
-def _grown_sets(
+def grown_sets(
     nodes: Sequence[int],
     memory: Mapping[int, int],
     cpus: Mapping[int, int],
     need: FitNeed,
     matrix: Matrix,
+    *,
+    most_compact: bool = True,
 ) -> list[NodeSet]:
+    """The sets `grow_nearest` grows from every node (nearest ring first, and memory
+    first) that meet `need`, the smallest of them — and of those the most compact (least
+    diameter) unless `most_compact` is False. `matrix` is by position in `nodes`."""
     position = {node: i for i, node in enumerate(nodes)}
 
     def distance(a: int, b: int) -> int:
@@ -232,9 +237,11 @@ def _grown_sets(
     }
     if not grown:
         return []
-    smallest = min(len(s) for s in grown)
-    compact = min(diameter(s, distance) for s in grown if len(s) == smallest)
-    return sorted(s for s in grown if len(s) == smallest and diameter(s, distance) == compact)
+    smallest = [s for s in grown if len(s) == min(len(g) for g in grown)]
+    if not most_compact:
+        return sorted(smallest)
+    compact = min(diameter(s, distance) for s in smallest)
+    return sorted(s for s in smallest if diameter(s, distance) == compact)
 
 
 def submatrix(topology: Topology, nodes: Sequence[int]) -> Matrix:
