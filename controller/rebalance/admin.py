@@ -1,8 +1,9 @@
 """The Rebalance and MigrateVm RPCs: reads and intent only, as every admin method.
 
 - `Rebalance(dry_run=true)` reads the cluster, runs the rebalancer on it (a fresh one:
-  full budgets, whatever the periodic setting) and returns the moves with their reasons.
-  Nothing is written.
+  full budgets, whatever the periodic setting, and none of what the leader's remembers
+  between passes — which VMs grew, which hosts ran out of memory) and returns the moves
+  with their reasons. Nothing is written.
 - `Rebalance(dry_run=false)` ("rebalance now") writes a trigger (`rebalance/now`); the
   leader runs a pass at once, journals its moves and answers in the trigger. The
   response carries the same preview as a dry run: the leader plans from the cluster as

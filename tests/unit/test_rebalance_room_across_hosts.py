@@ -164,3 +164,73 @@ def test_room_is_made_over_passes_only_where_no_vm_would_take_it_first() -> None
     assert r.plan(w.view()) == ()
     w.now += 10.0  # it stopped growing: the room is made
     assert [a.vm for a in r.plan(w.view())] == ["web-1"]
+
+
+def burst_world() -> World:
+    """rebalance-churn at 1810 s in miniature. On `hv-0` (full), `late` (8 GiB, 4 vCPUs on
+    node 0) has 6 GiB on node 1; `spilled` (8 GiB, 4 vCPUs on node 0) has nothing on node
+    0. Making room for `late` on node 1 (send `small`, 3 GiB and 2 vCPUs, away; then copy
+    late's 2 GiB) copies 5 GiB for 6 made local; live-migrating late or spilled copies 8
+    GiB, more than a 5 GiB pass. `hv-1` has 10 GiB free on node 0, 5 GiB on the others."""
+    topo = bare(snc4(memory_gib=16))
+    w = World({"hv-0": topo, "hv-1": topo})
+
+    def vm(name: str, host: str, memory: dict[int, float], node: int, vcpus: int) -> None:
+        in_bytes = {n: int(gib * GiB) for n, gib in memory.items()}
+        w.vms[name] = world_vm(name, host, vcpus=vcpus, memory=in_bytes, cpu_nodes={node})
+
+    vm("late", "hv-0", {0: 2, 1: 6}, 0, 4)
+    vm("spilled", "hv-0", {1: 1, 2: 4, 3: 3}, 0, 4)
+    vm("n0", "hv-0", {0: 14}, 0, 4)
+    vm("n1", "hv-0", {1: 6}, 1, 4)
+    vm("small", "hv-0", {1: 3}, 1, 2)
+    for node in (2, 3):
+        vm(f"n{node}a", "hv-0", {node: 6}, node, 4)
+        vm(f"n{node}b", "hv-0", {node: 6 if node == 2 else 5}, node, 4)
+    vm("peer-0", "hv-1", {0: 6}, 0, 4)
+    for node in (1, 2, 3):
+        vm(f"peer-{node}", "hv-1", {node: 11}, node, 6)
+    return w
+
+
+def test_an_oversized_host_move_waits_for_the_cheaper_repair_and_keeps_its_room() -> None:
+    """The first pass makes room for `late` (5 GiB: the whole budget); `spilled`'s 8 GiB
+    host move, which would leave both hosts' buckets in debt, goes in the next pass. Its
+    room on hv-1 node 0 is held meanwhile: `small` is not sent there."""
+    w = burst_world()
+    r = NumaplaneRebalancer(RebalanceSettings())
+    first = r.plan(w.view())
+    assert [(type(a).__name__, a.vm) for a in first] == [
+        ("HostMove", "small"),
+        ("MemoryMove", "late"),
+    ]
+    [evict] = [a for a in first if isinstance(a, HostMove)]
+    assert evict.to_host == "hv-1" and evict.to_nodes != (0,)
+    assert sum(a.bytes_to_move for a in first if isinstance(a, HostMove | MemoryMove)) == 5 * GiB
+    _apply(w, first)
+    w.now += r.settings.period_s
+    [second] = r.plan(w.view())
+    assert isinstance(second, HostMove)
+    assert (second.vm, second.to_host, second.to_nodes) == ("spilled", "hv-1", (0,))
+    _apply(w, (second,))
+    assert all(v.locality == 1.0 for v in w.vms.values())
+
+
+def test_room_is_made_only_when_it_buys_more_per_byte_than_a_host_move() -> None:
+    """`late` alone (spilled's nodes fixed by the operator), its 8 GiB host move more
+    than a pass's budget: making room copies 5 GiB for 6 made local, the host move 8 for
+    6, so room is made. With 7 of late's 8 GiB remote and `small` at 7 GiB, making room
+    copies 8 GiB for 7, no better than the host move (8 for 7): late moves whole, one
+    live migration instead of two (hv-1 node 1 has room for small)."""
+    w = burst_world()
+    w.vms["spilled"].pinned_nodes = True
+    default = RebalanceSettings()
+    assert [a.vm for a in NumaplaneRebalancer(default).plan(w.view())] == ["small", "late"]
+    w.vms["late"].memory = {0: 1 * GiB, 1: 7 * GiB}
+    w.vms["n0"].memory = {0: 15 * GiB}
+    w.vms["small"].memory = {1: 7 * GiB}
+    w.vms["n1"].memory = {1: 1 * GiB}
+    w.vms["peer-1"].memory = {1: 8 * GiB}
+    [move] = NumaplaneRebalancer(default).plan(w.view())
+    assert isinstance(move, HostMove)
+    assert (move.vm, move.bytes_to_move) == ("late", 8 * GiB)

@@ -123,3 +123,55 @@ def test_every_move_lands_whole_within_the_budget(
         assert sum(b for _, b in move.arrival) == max(vm.resident, vm.guest_bytes or 0)
     for action in actions:
         w.apply(action)
+
+
+def _untouched_moves(actions: tuple[object, ...]) -> list[str]:
+    return [a.vm for a in actions if isinstance(a, HostMove) and "to touch" in a.reason]
+
+
+def test_a_host_that_ran_out_stays_short_after_departures_while_guests_still_touch() -> None:
+    """Pass 1: `a` is full and its guests have 11 GiB to touch, but `b` is full too, so
+    nothing moves. Pass 2: `old` and `b-load` left. `a` has 8 GiB free (50 %, far above
+    the pressure line), still less than its guests' 11 GiB: it stays short for the
+    rebalancer that saw it run out — its guests were blocked, the freed memory is theirs
+    within the period — and not for one that did not. `f2`'s 6 GiB fit on its own node
+    0, so only `f1` (5 GiB to touch on full node 1) leaves."""
+    w = World({"a": NODE, "b": NODE})
+    w.vms["old"] = world_vm("old", "a", vcpus=1, memory={0: 8 * GiB}, cpu_nodes={0})
+    w.vms["other"] = world_vm("other", "a", vcpus=1, memory={1: 7 * GiB}, cpu_nodes={1})
+    w.vms["f1"] = world_vm("f1", "a", vcpus=1, memory={1: 1 * GiB}, cpu_nodes={1})
+    w.vms["f2"] = world_vm("f2", "a", vcpus=1, memory={}, cpu_nodes={0})
+    w.vms["f1"].guest_bytes = w.vms["f2"].guest_bytes = 6 * GiB
+    w.vms["b-load"] = world_vm("b-load", "b", vcpus=1, memory={0: 8 * GiB, 1: 8 * GiB},
+                               cpu_nodes={0, 1})  # fmt: skip
+    r = NumaplaneRebalancer()
+    assert _untouched_moves(r.plan(w.view())) == []
+    del w.vms["old"], w.vms["b-load"]
+    w.now += r.settings.period_s
+    assert _untouched_moves(NumaplaneRebalancer().plan(w.view())) == []
+    actions = r.plan(w.view())
+    assert _untouched_moves(actions) == ["f1"]
+    for action in actions:
+        w.apply(action)
+    assert w.vms["f1"].host == "b" and w.vms["f1"].locality == 1.0
+
+
+def test_vms_leave_until_what_stays_fits_on_its_own_nodes() -> None:
+    """`a` is out of memory (0.7 GiB free). `f1` (4 GiB to touch on node 0) leaves; then
+    the host's free memory (0.7 GiB) would cover what is left to touch (0.5 GiB), but
+    that is `f2`'s, bound to node 1 with 0.4 GiB free: it would spill remote, so `f2`
+    leaves too. `f0`'s 0.2 GiB fit on node 0: its leaving helps nothing, it stays."""
+    mib = GiB // 1024
+    w = World({"a": NODE, "b": NODE})
+    w.vms["old"] = world_vm("old", "a", vcpus=1, memory={0: 7885 * mib}, cpu_nodes={0})
+    w.vms["other"] = world_vm("other", "a", vcpus=1, memory={1: 7270 * mib}, cpu_nodes={1})
+    w.vms["f0"] = world_vm("f0", "a", vcpus=1, memory={}, cpu_nodes={0})
+    w.vms["f1"] = world_vm("f1", "a", vcpus=1, memory={}, cpu_nodes={0})
+    w.vms["f2"] = world_vm("f2", "a", vcpus=1, memory={1: 512 * mib}, cpu_nodes={1})
+    w.vms["f0"].guest_bytes = 200 * mib
+    w.vms["f1"].guest_bytes = 4 * GiB
+    w.vms["f2"].guest_bytes = 1 * GiB
+    actions = NumaplaneRebalancer().plan(w.view())
+    assert _untouched_moves(actions) == ["f1", "f2"]
+    for action in actions:
+        w.apply(action)

@@ -18,12 +18,18 @@ A pass, per host that is up:
    make it local: the nodes that could hold it are full and no VM can make room — and
    with at least `host_move_min_gain` of it remote live-migrates to another host where
    it is wholly local on a compact node set (`locality_host_moves`). Without this it
-   would wait for a departure on its host however much room the cluster has.
+   would wait for a departure on its host however much room the cluster has. A move
+   larger than a host's whole bucket goes alone on its hosts and leaves their buckets in
+   debt for the next pass, so it is planned last, after step 6 (its room on the target
+   held meanwhile): the cheaper repairs get the budget first (in rebalance-churn at
+   1810 s, a 5 GiB room-making repair went before an 8 GiB host move instead of a pass
+   after it).
 6. **Room across hosts.** A VM still under the threshold after all that (no room on its
    host, no host that takes it whole) may have *other* VMs of its host live-migrate
    away, each wholly local on its new host, so that it fits on a compact home on its own
    host (`room_across_hosts`): the cheapest such set, taken when the local bytes gained
-   are at least `host_move_min_gain` x all it copies. Its own move follows in the same
+   are at least `host_move_min_gain` x all it copies and — when a host move could take
+   the VM whole — more per byte copied than that host move. Its own move follows in the same
    pass if the budget allows; otherwise the evictions the budget allows go now, and a
    later pass carries on (the locality rule finds the VM's move once the room exists).
 
@@ -90,6 +96,31 @@ MAX_MOVES_PER_HOST = 64
 
 
 @dataclass(frozen=True)
+class _Hold:
+    """Room on `target` kept, during a pass, for a VM's host move planned at its end: a
+    placeholder of its size arrived there, and released (exactly) before the move is
+    planned."""
+
+    target: HostModel
+    state: VmState
+    hedged: dict[int, int]
+    """What the arrival added to the target nodes' `uncertain` (taken back on release)."""
+
+    @classmethod
+    def take(cls, target: HostModel, vm: VmState, nodes: tuple[int, ...], size: int) -> _Hold:
+        placeholder = VmState(vm.view, {}, frozenset(), frozenset(), bound=True)
+        before = {n: target.nodes[n].uncertain for n in nodes}
+        target.arrive(placeholder, arrival_split(target, nodes, size), nodes)
+        hedged = {n: target.nodes[n].uncertain - before[n] for n in nodes}
+        return cls(target, placeholder, hedged)
+
+    def release(self) -> None:
+        self.target.remove(self.state)
+        for n, added in self.hedged.items():
+            self.target.nodes[n].uncertain -= added
+
+
+@dataclass(frozen=True)
 class PlannedAction:
     action: Action
     gain: float
@@ -106,6 +137,9 @@ class NumaplaneRebalancer:
         self._pressure_since: dict[str, float] = {}
         self._resident_seen: dict[str, int] = {}
         self._growing: frozenset[str] = frozenset()
+        self._short_now: frozenset[str] = frozenset()
+        self._short_before: frozenset[str] = frozenset()
+        """Hosts `untouched.host_short` at the previous pass (whose guests were blocked)."""
 
     def plan(
         self, cluster: ClusterView, context: RebalanceContext | None = None
@@ -120,6 +154,8 @@ class NumaplaneRebalancer:
         up = [h for h in cluster.hosts if h.state != "down"]
         self.budget.start_pass([h.name for h in up], cluster.now)
         self._observe_growth(up)
+        self._short_before = self._short_now
+        self._short_now = frozenset(h.name for h in up if host_short(h, s))
         # A host under pressure balloons cannot relieve may send a VM anywhere: then every
         # host is modelled.
         short = any(_unrelievable(h, ctx, s) for h in up)
@@ -140,8 +176,16 @@ class NumaplaneRebalancer:
             out += self._balance(model, eligible)
         out += self._untouched_moves(models, up, cluster, ctx)
         out += self._host_moves(models, cluster, ctx)
+        # A host move larger than a whole period's budget goes alone on its hosts and
+        # leaves their buckets in debt: it is planned last, after the cheaper repairs
+        # (`_room_across_hosts`) had the budget; until then its room on the target is
+        # held, so those repairs do not take it.
+        holds: dict[str, _Hold] = {}
+        out += self._locality_host_moves(models, up, cluster, ctx, holds)
+        out += self._room_across_hosts(models, up, cluster, ctx, holds)
+        for hold in holds.values():
+            hold.release()
         out += self._locality_host_moves(models, up, cluster, ctx)
-        out += self._room_across_hosts(models, up, cluster, ctx)
         return out
 
     def _model_every_host(self, models: dict[str, HostModel], up: list[HostView]) -> None:
@@ -163,7 +207,7 @@ class NumaplaneRebalancer:
         """VMs leaving a host whose guests have more memory to touch than it has free
         (`untouched`), while they have little resident to copy."""
         s = self.settings
-        if not s.untouched_moves or not any(host_short(m.view, s) for m in models.values()):
+        if not s.untouched_moves or not any(self._short(m.view) for m in models.values()):
             return []
         self._model_every_host(models, up)
 
@@ -179,8 +223,13 @@ class NumaplaneRebalancer:
 
         return [
             PlannedAction(action, float(gain))
-            for action, gain in untouched_moves(models, ctx, s, movable, affordable)
+            for action, gain in untouched_moves(
+                models, ctx, s, movable, affordable, self._short_before
+            )
         ]
+
+    def _short(self, host: HostView) -> bool:
+        return host_short(host, self.settings, host.name in self._short_before)
 
     def _observe_growth(self, up: list[HostView]) -> None:
         """Which VMs are still taking memory: resident grown since the last pass, or — a VM
@@ -210,7 +259,7 @@ class NumaplaneRebalancer:
         over a large, mostly settled cluster fast.
         """
         s = self.settings
-        if s.untouched_moves and host_short(host, s):
+        if s.untouched_moves and self._short(host):
             return True
         load: dict[int, float] = {}
         biggest = max(n.memory_total_bytes for n in host.topology.nodes)
@@ -308,9 +357,12 @@ class NumaplaneRebalancer:
         up: list[HostView],
         cluster: ClusterView,
         ctx: RebalanceContext,
+        holds: dict[str, _Hold] | None = None,
     ) -> list[PlannedAction]:
         """VMs still under the threshold after their host's pass — nothing on their host
         could make them local — live-migrate to a host where they are wholly local.
+        With `holds`, a move larger than a host's whole bucket is not planned: its room
+        on the target is taken by a placeholder, kept in `holds` by VM.
 
         Most remote first; each arrival updates the target's model, so two VMs are never
         sent into the same room. The move leaves the VM's locality at 1.0, is charged to
@@ -342,6 +394,9 @@ class NumaplaneRebalancer:
                 continue
             to_host, nodes = target_of
             target, size = models[to_host], vm.resident
+            if holds is not None and size > self.budget.capacity_bytes:
+                holds[vm.name] = _Hold.take(target, vm, nodes, size)
+                continue
             if not (self.budget.allows(model.name, size) and self.budget.allows(to_host, size)):
                 continue
             locality, gain = vm.locality, size - vm.local_bytes(vm.running)
@@ -369,6 +424,7 @@ class NumaplaneRebalancer:
         up: list[HostView],
         cluster: ClusterView,
         ctx: RebalanceContext,
+        holds: dict[str, _Hold],
     ) -> list[PlannedAction]:
         """VMs still under the threshold that nothing above could fix: other VMs of their
         host live-migrate away so they fit on a compact home there (`room_across_hosts`).
@@ -401,20 +457,20 @@ class NumaplaneRebalancer:
         out: list[PlannedAction] = []
         cut_short: set[str] = set()
         for model, vm in candidates:
-            if (
-                model.name in cut_short
-                or vm.moved
-                or not self._stuck(vm, model, models, cluster, ctx)
-            ):
+            if model.name in cut_short or vm.moved or not self._stuck(vm, model, cluster, ctx):
                 continue
             evictable = [
                 o for o in model.vms.values()
                 if o is not vm and not o.moved and not o.view.pinned_host
-                and self._may_move(o, cluster, ctx)
+                and o.name not in holds and self._may_move(o, cluster, ctx)
             ]  # fmt: skip
             plan = room_across_hosts(models, model, vm, evictable, ctx, s)
             if plan is None or not (self._completes(plan) or self._settled(model, plan)):
                 continue
+            if self._host_move_better(vm, model, models, ctx, plan, vm.name in holds):
+                continue
+            if vm.name in holds:  # the room plan replaces its host move
+                holds.pop(vm.name).release()
             actions, complete = self._carry_out(plan, model, models)
             out += actions
             if not complete:
@@ -422,29 +478,39 @@ class NumaplaneRebalancer:
         return out
 
     def _stuck(
-        self,
-        vm: VmState,
-        model: HostModel,
-        models: dict[str, HostModel],
-        cluster: ClusterView,
-        ctx: RebalanceContext,
+        self, vm: VmState, model: HostModel, cluster: ClusterView, ctx: RebalanceContext
     ) -> bool:
-        """Nothing but making room across hosts can fix `vm`: no move on its host (with
-        or without another VM making room there), and no host move that takes it whole
-        — when one of those exists and was not planned, the budget held it back, and it
-        is the cheaper repair to wait for."""
+        """No move on its host can fix `vm` (with or without another VM making room
+        there): when one exists and was not planned, the budget held it back, and it is
+        the cheaper repair to wait for. (A host move that takes it whole is weighed
+        against the room plan: `_host_move_better`.)"""
         s = self.settings
         if locality_move(model, vm, s) is not None:
             return False
         movable = {o.name for o in model.vms.values() if self._may_move(o, cluster, ctx)}
-        if make_room_move(model, vm, movable, s) is not None:
-            return False
-        whole = (
+        return make_room_move(model, vm, movable, s) is None
+
+    def _host_move_better(
+        self,
+        vm: VmState,
+        model: HostModel,
+        models: dict[str, HostModel],
+        ctx: RebalanceContext,
+        plan: RoomPlan,
+        held: bool,
+    ) -> bool:
+        """A host move would take `vm` whole (`held`: one is planned for the end of the
+        pass) and buys at least as much locality per byte copied as `plan`: then the host
+        move is the repair (this pass, or when the budget allows), not evictions."""
+        s = self.settings
+        whole = held or (
             s.locality_host_moves
             and not vm.view.pinned_host
             and 1.0 - vm.locality >= s.host_move_min_gain
+            and locality_host_target(vm, model.name, models, ctx, s) is not None
         )
-        return not (whole and locality_host_target(vm, model.name, models, ctx, s) is not None)
+        remote = vm.resident - vm.local_bytes(vm.running)
+        return whole and remote * plan.cost >= plan.gain * vm.resident
 
     def _completes(self, plan: RoomPlan) -> bool:
         """The budgets allow all of `plan` (evictions and the VM's own move) this pass."""

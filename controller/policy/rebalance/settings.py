@@ -56,10 +56,11 @@ class RebalanceSettings:
     `host_move_min_gain` of it local. Without this such a VM waits on its host until
     others leave, however much room the rest of the cluster has."""
     untouched_moves: bool = True
-    """When a host has run out of memory (under `pressure_free_fraction` free) and its
-    guests have more memory still to touch than it has free, VMs
-    with memory to touch live-migrate, least resident first, to hosts that hold all of
-    their guest (`untouched`): they copy little now, and the first touches that would
+    """When a host has run out of memory (under `pressure_free_fraction` free, now or at
+    the previous pass) and its guests have more memory still to touch than it has free,
+    VMs with memory to touch live-migrate, least resident first, to hosts that hold all
+    of their guest, until what the others have left to touch fits on the nodes their
+    vCPUs run on (`untouched`): they copy little now, and the first touches that would
     otherwise take every byte freed on the host land where there is room. Needs the
     guests' sizes (balloon actual); without them it never fires."""
     host_move_min_gain: float = 0.5

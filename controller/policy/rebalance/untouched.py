@@ -13,9 +13,18 @@ The cheapest repair is to move such a VM while it has touched little: a live mig
 copies what is resident, and the rest is touched on the target, where room for all of it
 is claimed (`HostMove.arrival` covers the whole guest). So the host's VMs with memory
 still to touch move, least resident first, each to a host with a compact home for its
-whole guest, until the host can back what is left. A move is taken only when what it
-buys — memory that becomes backed, plus remote memory made local — is at least
+whole guest, until what the staying guests have left to touch fits on the nodes their
+vCPUs run on (`_short_by`; memory a guest touches elsewhere would be remote, so free
+memory on the wrong nodes does not count). A move is taken only when what it buys —
+memory that becomes backed, plus remote memory made local — is at least
 `host_move_min_gain` x what it copies, the trade locality host moves make.
+
+A host that was out of memory at the previous pass stays short while its guests have
+more to touch than it has free, even when departures have since lifted it above the
+pressure line: its guests were blocked on memory, and what the departures freed goes to
+their first touches within the period, before any repair could use it (in the
+benchmark's rebalance-churn at 3300 s, six VMs left a full host while the burst waiting
+on it still had 36 GiB to touch; the repair took 4 periods instead of 2).
 """
 
 from __future__ import annotations
@@ -43,9 +52,9 @@ def untouched_bytes(vm: VmView, unknown: Literal["none", "configured"] = "none")
     return max(0, size - sum(vm.memory_by_node.values()))
 
 
-def host_short(host: HostView, s: RebalanceSettings) -> bool:
-    """Whether the host is out of memory (under the pressure line) while its guests still
-    have more memory to touch than it has free.
+def host_short(host: HostView, s: RebalanceSettings, was_short: bool = False) -> bool:
+    """Whether the host is out of memory (under the pressure line) — or `was_short` at the
+    previous pass — while its guests still have more memory to touch than it has free.
 
     Both, because hosts are often overcommitted by design — guests that never touch all
     of their memory — and that alone is no reason to move anything: only a host that has
@@ -55,11 +64,30 @@ def host_short(host: HostView, s: RebalanceSettings) -> bool:
     total = sum(n.memory_total_bytes for n in host.topology.nodes)
     free = sum(n.memory_free_bytes for n in host.topology.nodes)
     free -= sum(host.claimed_by_node.values())
-    return untouched > 0 and untouched > free and free < s.pressure_free_fraction * total
+    out = was_short or free < s.pressure_free_fraction * total
+    return out and untouched > 0 and untouched > free
 
 
-def _short_by(model: HostModel) -> int:
-    return sum(untouched_bytes(vm.view) for vm in model.vms.values()) - model.total_free()
+def _short_by(model: HostModel, leaving: VmState | None = None) -> int:
+    """Memory the host's guests have yet to touch that will not land on the nodes their
+    vCPUs run on: each guest's is fitted into the free memory of its own nodes, most
+    resident guest first (the ones this rule keeps), as the model stands — or as it
+    would stand once `leaving` has left."""
+    room = {n: max(0, node.free) for n, node in model.nodes.items()}
+    staying = list(model.vms.values())
+    if leaving is not None:
+        for n, b in leaving.memory.items():
+            room[n] = room.get(n, 0) + b
+        staying.remove(leaving)
+    short = 0
+    for vm in sorted(staying, key=lambda v: (-v.resident, v.name)):
+        need = untouched_bytes(vm.view)
+        for n in sorted(vm.running or room, key=lambda n: (-room.get(n, 0), n)):
+            take = min(need, room.get(n, 0))
+            room[n] = room.get(n, 0) - take
+            need -= take
+        short += need
+    return short
 
 
 def untouched_moves(
@@ -68,8 +96,10 @@ def untouched_moves(
     s: RebalanceSettings,
     movable: Callable[[VmState], bool],
     affordable: Callable[[str, str, int], bool],
+    was_short: frozenset[str] = frozenset(),
 ) -> list[tuple[HostMove, int]]:
     """The moves, each with the bytes it buys; applied to `models` as they are planned.
+    `was_short` names the hosts that were short at the previous pass (`host_short`).
 
     `movable` says whether the pass may move a VM at all (busy, cool-down, pins);
     `affordable(source, target, bytes)` whether both hosts' budgets allow the copy (and
@@ -78,7 +108,7 @@ def untouched_moves(
     out: list[tuple[HostMove, int]] = []
     for name in sorted(models):
         model = models[name]
-        if not ctx.can_live_migrate(name) or not host_short(model.view, s):
+        if not ctx.can_live_migrate(name) or not host_short(model.view, s, name in was_short):
             continue
         candidates = sorted(
             (
@@ -92,8 +122,11 @@ def untouched_moves(
             key=lambda vm: (vm.resident, -untouched_bytes(vm.view), vm.name),
         )
         for vm in candidates:
-            if _short_by(model) <= 0:
+            short = _short_by(model)
+            if short <= 0:
                 break
+            if _short_by(model, leaving=vm) >= short:
+                continue  # its leaving would not lessen the shortfall (it fits at home)
             move = _move(vm, model, models, ctx, s, affordable)
             if move is not None:
                 out.append(move)
