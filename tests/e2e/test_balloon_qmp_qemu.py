@@ -11,6 +11,7 @@ Skipped when qemu-system-x86_64 is not installed.
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -50,6 +51,15 @@ def socket_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def _accepts(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:  # not there yet, or not listening yet
+            return False
+    return True
+
+
 @pytest.fixture
 def start_qemu(socket_dir: Path) -> Iterator[QemuFactory]:
     """Start paused QEMUs (killed at teardown); returns once the QMP socket is there."""
@@ -66,12 +76,14 @@ def start_qemu(socket_dir: Path) -> Iterator[QemuFactory]:
         proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         started.append(proc)
         deadline = time.monotonic() + 60  # liveness bound for a hung start, not a benchmark
-        while not sock.exists():
+        # The socket file appears at bind(), a moment before QEMU listens on it: wait
+        # until a connection is accepted (then closed; QEMU takes the next one).
+        while not _accepts(sock):
             if proc.poll() is not None:
                 assert proc.stderr is not None
                 pytest.fail(f"QEMU exited: {proc.stderr.read().decode()}")
             if time.monotonic() > deadline:
-                pytest.fail("QEMU did not create its QMP socket")
+                pytest.fail("QEMU did not listen on its QMP socket")
             time.sleep(0.05)
         return Qemu(proc, sock)
 
