@@ -29,9 +29,9 @@ A pass, per host that is up:
    away, each wholly local on its new host, so that it fits on a compact home on its own
    host (`room_across_hosts`): the cheapest such set, taken when the local bytes gained
    are at least `host_move_min_gain` x all it copies and — when a host move could take
-   the VM whole — more per byte copied than that host move. Its own move follows in the same
-   pass if the budget allows; otherwise the evictions the budget allows go now, and a
-   later pass carries on (the locality rule finds the VM's move once the room exists).
+   the VM whole — more per byte copied than that host move. Its own move follows in the
+   same pass if the budget allows; otherwise the evictions the budget allows go now, and
+   a later pass carries on (the locality rule finds the VM's move once the room exists).
 
 Why it converges and cannot ping-pong: every move leaves its VM with at least the
 locality it had (1.0 for memory moves and for host moves for locality) and never takes

@@ -64,8 +64,8 @@ def host_short(host: HostView, s: RebalanceSettings, was_short: bool = False) ->
     total = sum(n.memory_total_bytes for n in host.topology.nodes)
     free = sum(n.memory_free_bytes for n in host.topology.nodes)
     free -= sum(host.claimed_by_node.values())
-    out = was_short or free < s.pressure_free_fraction * total
-    return out and untouched > 0 and untouched > free
+    ran_out = was_short or free < s.pressure_free_fraction * total
+    return ran_out and untouched > 0 and untouched > free
 
 
 def _short_by(model: HostModel, leaving: VmState | None = None) -> int:
