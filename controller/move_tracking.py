@@ -56,9 +56,11 @@ from controller.placement_state import PlacementTimings
 from controller.placement_txn import Txn
 from controller.state import encode
 
-FOLLOWED_KINDS = frozenset({"live-migrate", "migrate-memory"})
-"""Move kinds that change where a VM's memory is bound (an affinity change only moves
-vCPUs; the placement's nodes stay right)."""
+FOLLOWED_KINDS = frozenset({"live-migrate", "migrate-memory", "set-vcpu-affinity"})
+"""Move kinds the placement record follows. A live migration or memory move changes
+where the VM's memory is bound (host, nodes) and its vCPUs with it; an affinity change
+re-binds only the vCPUs, so only the record's CPUs follow it (the memory's binding, and
+so the record's nodes, stay as they were)."""
 
 
 @dataclass(frozen=True)
@@ -150,11 +152,12 @@ def followed_placement(vm: VmRecord, snapshot: ClusterSnapshot, now: float) -> V
     q = VmPlacement()
     q.CopyFrom(p)  # keeps the decision's policy, reasons and candidates: its history
     q.host = m.to_host or m.host
-    del q.nodes[:]
-    q.nodes.extend(m.to_nodes)
+    if m.kind != "set-vcpu-affinity":
+        del q.nodes[:]
+        q.nodes.extend(m.to_nodes)
+        del q.memory_by_node[:]  # the start's claim split; where memory is now is observed
     del q.cpus[:]
     q.cpus.extend(_cpus_of(snapshot, q.host, m.to_nodes))
-    del q.memory_by_node[:]  # the start's claim split; where the memory is now is observed
     q.moved_by = m.command_id
     q.reason = _moved_reason(m)
     q.updated_at = now

@@ -196,6 +196,17 @@ def test_an_operators_memory_move_changes_the_nodes_only() -> None:
     assert p.reason == "moved by the operator: live-migrate v"
 
 
+def test_a_vcpu_rebinding_changes_the_cpus_only() -> None:
+    """The rebalancer's affinity change binds the vCPUs to node 0's CPUs; the memory's
+    binding (the record's nodes, and the start's split) is not touched by it."""
+    p = _followed(_spec(), _placement(), _move("set-vcpu-affinity"),
+                  _entry("applied"), _info("a"))
+    assert p is not None
+    assert (p.host, list(p.nodes), list(p.cpus)) == ("a", [1], [0, 1])
+    assert [(m.node, m.bytes) for m in p.memory_by_node] == [(1, 4 * GiB)]
+    assert (p.moved_by, p.reason) == (MOVE, "moved by the rebalancer: a is short of memory")
+
+
 def test_nothing_to_follow() -> None:
     base = (_spec(), _move(), _info("b"))
     for entry_state in ("pending", "sent", "failed"):
