@@ -106,6 +106,7 @@ async def main():
         task = asyncio.create_task(agent.run())
         localities = []
         entry = None
+        said = 0.0
         try:
             async with asyncio.timeout(600):
                 while True:
@@ -115,12 +116,20 @@ async def main():
                         if not localities or localities[-1][1] != loc:
                             localities.append((round(time.monotonic() - started, 1), loc))
                     kvs, _ = await store.get_prefix(keyspace.host_commands("numa-guest"))
-                    moves = [decode(JournalEntry, k.value) for k in kvs]
-                    moves = [e for e in moves if e.command.HasField("migrate_memory")]
+                    journal = [decode(JournalEntry, k.value) for k in kvs]
+                    moves = [e for e in journal if e.command.HasField("migrate_memory")]
                     if moves:
                         entry = moves[0]
                         if localities and localities[-1][1] >= 0.95 and entry.state == "applied":
                             break
+                    elapsed = time.monotonic() - started
+                    if elapsed - said >= 15.0:  # what it waits on, should it never end
+                        said = elapsed
+                        info = await store.get(keyspace.host_info("numa-guest"))
+                        kinds = [(e.command.WhichOneof("kind"), e.state, e.message)
+                                 for e in journal]
+                        print(f"waiting {elapsed:.0f} s: host info {info is not None}, "
+                              f"localities {localities}, journal {kinds}", flush=True)
                     await asyncio.sleep(0.2)
         finally:
             task.cancel()
