@@ -51,6 +51,15 @@ class MigrationBudget:
         full = tokens >= self.capacity_bytes - 1.0
         return full and self._planned.get(host, 0) == 0
 
+    def take(self, hosts: tuple[str, ...], nbytes: int) -> bool:
+        """Charge `nbytes` to every one of `hosts` (a copy's source and target) if all of
+        their budgets allow it; whether they did."""
+        if not all(self.allows(h, nbytes) for h in hosts):
+            return False
+        for h in hosts:
+            self.charge(h, nbytes)
+        return True
+
     def charge(self, host: str, nbytes: int) -> None:
         if nbytes <= 0:
             return

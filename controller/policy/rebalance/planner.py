@@ -70,6 +70,7 @@ from controller.policy.rebalance.pressure import (
     arrival_split,
     choose_host_move,
     locality_host_target,
+    planned_host_move,
     pressure_of,
 )
 from controller.policy.rebalance.room_across_hosts import (
@@ -83,7 +84,6 @@ from controller.policy.types import (
     Action,
     AffinityChange,
     ClusterView,
-    HostMove,
     HostView,
     MemoryMove,
 )
@@ -215,11 +215,7 @@ class NumaplaneRebalancer:
             return not _held(vm, ctx) and not self._cooling_down(vm, cluster)
 
         def affordable(source: str, target: str, size: int) -> bool:
-            if not (self.budget.allows(source, size) and self.budget.allows(target, size)):
-                return False
-            self.budget.charge(source, size)
-            self.budget.charge(target, size)
-            return True
+            return self.budget.take((source, target), size)
 
         return [
             PlannedAction(action, float(gain))
@@ -397,24 +393,16 @@ class NumaplaneRebalancer:
             if holds is not None and size > self.budget.capacity_bytes:
                 holds[vm.name] = _Hold.take(target, vm, nodes, size)
                 continue
-            if not (self.budget.allows(model.name, size) and self.budget.allows(to_host, size)):
+            if not self.budget.take((model.name, to_host), size):
                 continue
-            locality, gain = vm.locality, size - vm.local_bytes(vm.running)
-            split = arrival_split(target, nodes, size)
-            model.remove(vm)
-            target.arrive(vm, split, nodes)
-            self.budget.charge(model.name, size)
-            self.budget.charge(to_host, size)
+            gain = size - vm.local_bytes(vm.running)
             reason = (
-                f"locality {locality:.0%} < {s.locality_threshold:.0%} and no node set on "
+                f"locality {vm.locality:.0%} < {s.locality_threshold:.0%} and no node set on "
                 f"{model.name} has room for {vm.name}: live-migrate it "
                 f"({format_size(size)}, {vm.vcpus} vCPUs) to {to_host} nodes "
                 f"{','.join(map(str, nodes))}, where it is wholly local"
             )
-            action = HostMove(
-                vm=vm.name, host=model.name, to_host=to_host, to_nodes=nodes,
-                bytes_to_move=size, reason=reason, arrival=tuple(sorted(split.items())),
-            )  # fmt: skip
+            action = planned_host_move(model, target, vm, nodes, copied=size, reason=reason)
             out.append(PlannedAction(action, float(gain)))
         return out
 
@@ -519,12 +507,7 @@ class NumaplaneRebalancer:
             ((plan.host, e.to_host), e.bytes) for e in plan.evictions
         ]
         steps.append(((plan.host,), plan.move.bytes))
-        for hosts, nbytes in steps:
-            if not all(budget.allows(h, nbytes) for h in hosts):
-                return False
-            for h in hosts:
-                budget.charge(h, nbytes)
-        return True
+        return all(budget.take(hosts, nbytes) for hosts, nbytes in steps)
 
     def _settled(self, model: HostModel, plan: RoomPlan) -> bool:
         """No VM staying on the host may take the room before the VM it is made for: none
@@ -553,18 +536,10 @@ class NumaplaneRebalancer:
         gone: list[str] = []
         for k, e in enumerate(plan.evictions, 1):
             target = models[e.to_host]
-            if not (
-                self.budget.allows(model.name, e.bytes) and self.budget.allows(e.to_host, e.bytes)
-            ):
-                return out, False
             if sum(target.room(n) for n in e.to_nodes) < e.bytes:  # the search saw the same
                 return out, False
-            mover = model.vms[e.vm]
-            split = arrival_split(target, e.to_nodes, e.bytes)
-            model.remove(mover)
-            target.arrive(mover, split, e.to_nodes)
-            self.budget.charge(model.name, e.bytes)
-            self.budget.charge(e.to_host, e.bytes)
+            if not self.budget.take((model.name, e.to_host), e.bytes):
+                return out, False
             gone.append(e.vm)
             reason = (
                 f"make room on {model.name} {where} for {plan.vm} (locality "
@@ -573,10 +548,10 @@ class NumaplaneRebalancer:
                 f"local ({k} of {len(plan.evictions)}; {format_size(plan.cost)} copied in "
                 f"all to make {format_size(plan.gain)} local)"
             )
-            action = HostMove(
-                vm=e.vm, host=model.name, to_host=e.to_host, to_nodes=e.to_nodes,
-                bytes_to_move=e.bytes, reason=reason, arrival=tuple(sorted(split.items())),
-            )  # fmt: skip
+            mover = model.vms[e.vm]
+            action = planned_host_move(
+                model, target, mover, e.to_nodes, copied=e.bytes, reason=reason
+            )
             out.append(PlannedAction(action, float(e.gain)))
         move = locality_move(model, vm, self.settings)
         if move is None or not is_full_repair(model, vm, move):
@@ -617,18 +592,12 @@ class NumaplaneRebalancer:
                 continue
             vm, target = choice.vm, models[choice.to_host]
             size = vm.resident
-            if not (self.budget.allows(name, size) and self.budget.allows(target.name, size)):
+            if not self.budget.take((name, target.name), size):
                 continue
-            split = arrival_split(target, choice.to_nodes, size)
-            model.remove(vm)
-            target.arrive(vm, split, choice.to_nodes)
-            self.budget.charge(name, size)
-            self.budget.charge(target.name, size)
             self._pressure_since.pop(name, None)
-            action = HostMove(
-                vm=vm.name, host=name, to_host=choice.to_host, to_nodes=choice.to_nodes,
-                bytes_to_move=size, reason=choice.reason, arrival=tuple(sorted(split.items())),
-            )  # fmt: skip
+            action = planned_host_move(
+                model, target, vm, choice.to_nodes, copied=size, reason=choice.reason
+            )
             out.append(PlannedAction(action, float(size)))
         return out
 

@@ -26,6 +26,7 @@ from controller.policy.rebalance.context import RebalanceContext
 from controller.policy.rebalance.host_model import HostModel, VmState
 from controller.policy.rebalance.node_choice import compact_home, needed_nodes
 from controller.policy.rebalance.settings import RebalanceSettings
+from controller.policy.types import HostMove
 
 NOWHERE = -1
 """A node id no host has: where an arriving VM's memory is before it arrives."""
@@ -159,3 +160,34 @@ def arrival_split(model: HostModel, nodes: tuple[int, ...], nbytes: int) -> dict
         split[n] += add
         left -= add
     return {n: b for n, b in split.items() if b}
+
+
+def migrate_in_models(
+    source: HostModel, target: HostModel, vm: VmState, nodes: tuple[int, ...], nbytes: int
+) -> dict[int, int]:
+    """Carry out a live migration on the models: `vm` leaves `source`, and `nbytes` of it
+    land on `nodes` of `target` (`arrival_split`). Returns that split."""
+    split = arrival_split(target, nodes, nbytes)
+    source.remove(vm)
+    target.arrive(vm, split, nodes)
+    return split
+
+
+def planned_host_move(
+    source: HostModel,
+    target: HostModel,
+    vm: VmState,
+    nodes: tuple[int, ...],
+    *,
+    copied: int,
+    reason: str,
+    arriving: int | None = None,
+) -> HostMove:
+    """`migrate_in_models`, and the action that does it: `copied` bytes go over the wire,
+    and room is claimed on the target for `arriving` (default: what is copied; more for a
+    guest that will touch memory it has not yet)."""
+    split = migrate_in_models(source, target, vm, nodes, copied if arriving is None else arriving)
+    return HostMove(
+        vm=vm.name, host=source.name, to_host=target.name, to_nodes=nodes,
+        bytes_to_move=copied, reason=reason, arrival=tuple(sorted(split.items())),
+    )  # fmt: skip

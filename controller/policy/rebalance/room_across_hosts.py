@@ -48,7 +48,7 @@ from controller.policy.rebalance.context import RebalanceContext
 from controller.policy.rebalance.host_model import HostModel, VmState
 from controller.policy.rebalance.node_choice import needed_nodes
 from controller.policy.rebalance.options import Move, locality_move
-from controller.policy.rebalance.pressure import arrival_split, locality_host_target
+from controller.policy.rebalance.pressure import locality_host_target, migrate_in_models
 from controller.policy.rebalance.settings import RebalanceSettings
 
 MAX_EVICTIONS = 3
@@ -203,9 +203,7 @@ def _trial(
         dest = trial[to_host]
         nbytes = mover.resident
         gain = nbytes - mover.local_bytes(mover.running)
-        split = arrival_split(dest, nodes, nbytes)
-        src.remove(mover)
-        dest.arrive(mover, split, nodes)
+        migrate_in_models(src, dest, mover, nodes, nbytes)
         evictions.append(Eviction(other.name, to_host, nodes, nbytes, gain))
     stuck = src.vms[vm.name]
     move = locality_move(src, stuck, s)

@@ -35,7 +35,7 @@ from typing import Literal
 from common.units import format_size
 from controller.policy.rebalance.context import RebalanceContext
 from controller.policy.rebalance.host_model import HostModel, VmState
-from controller.policy.rebalance.pressure import NOWHERE, arrival_split, locality_host_target
+from controller.policy.rebalance.pressure import NOWHERE, locality_host_target, planned_host_move
 from controller.policy.rebalance.settings import RebalanceSettings
 from controller.policy.types import HostMove, HostView, VmView
 
@@ -162,18 +162,13 @@ def _move(
     to_host, nodes = target_of
     if not affordable(model.name, to_host, resident):
         return None
-    target = models[to_host]
-    split = arrival_split(target, nodes, whole)
-    model.remove(vm)
-    target.arrive(vm, split, nodes)
     reason = (
         f"{model.name}'s guests have more memory to touch than it has free: live-migrate "
         f"{vm.name} now, while it has {format_size(resident)} to copy, to {to_host} nodes "
         f"{','.join(map(str, nodes))}, which hold all {format_size(whole)} of its guest "
         f"({format_size(untouched)} not yet touched)"
     )
-    action = HostMove(
-        vm=vm.name, host=model.name, to_host=to_host, to_nodes=nodes,
-        bytes_to_move=resident, reason=reason, arrival=tuple(sorted(split.items())),
-    )  # fmt: skip
+    action = planned_host_move(
+        model, models[to_host], vm, nodes, copied=resident, reason=reason, arriving=whole
+    )
     return action, gain
