@@ -63,7 +63,8 @@ def main() -> int:
             committed = {p.name for p in PACKAGE.iterdir() if p.name.endswith(GENERATED_SUFFIXES)}
             extra = sorted(committed - {p.name for p in fresh})
             if stale or extra:
-                print(f"generated code differs: stale={stale} extra={extra}; run `make protos`")
+                print(f"generated code differs: stale={stale} extra={extra}; "
+                      "run scripts/gen_protos.py")
                 return 1
             print(f"generated code is current ({len(fresh)} files)")
             return 0

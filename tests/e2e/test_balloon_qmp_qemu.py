@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from common.vm import BalloonCapabilities
-from hostagent.backends.qmp import QmpBackend, parse_qmp_sockets
-from hostagent.balloon import BalloonError
-from hostagent.balloon.qmp_balloon import QmpBalloon
-from hostagent.qmp import QmpClient, QmpCommandError
+from numaplane.common.vm import BalloonCapabilities
+from numaplane.hostagent.drivers.contract import BalloonError
+from numaplane.hostagent.drivers.qmp import QmpClient, QmpCommandError
+from numaplane.hostagent.drivers.qmp.backend import QmpBackend, parse_qmp_sockets
+from numaplane.hostagent.drivers.qmp.balloon import QmpBalloon
 
 pytestmark = pytest.mark.e2e
 

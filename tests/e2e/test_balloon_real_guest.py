@@ -1,4 +1,4 @@
-"""A real Linux guest's balloon, moved through the whole control plane (issue 5, item 2).
+"""A real Linux guest's balloon, moved through the whole control plane.
 
 One boot of this machine's kernel under QEMU (virtme-ng, TCG, `--balloon`: a
 virtio-balloon device with id balloon0), with a QMP socket added through `--qemu-opts`.
@@ -34,13 +34,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from common.vm import BalloonState
-from controller.cli.main import cli
-from controller.store.embedded_etcd import EmbeddedEtcd
-from controller.store.etcd import EtcdStore
-from controller.store.settings import EtcdSettings
-from hostagent.agent import Agent
-from hostagent.settings import AgentSettings
+from numaplane.common.vm import BalloonState
+from numaplane.controller.cli.main import cli
+from numaplane.controller.store.embedded_etcd import EmbeddedEtcd
+from numaplane.controller.store.etcd import EtcdStore
+from numaplane.controller.store.settings import EtcdSettings
+from numaplane.hostagent.agent import Agent
+from numaplane.hostagent.settings import AgentSettings
 from tests.support.balloon import observed_balloon
 from tests.support.cluster import Controller, controller_settings, running_agents, wait_for
 from tests.support.virtme import require_virtme

@@ -26,8 +26,8 @@ pytestmark = pytest.mark.e2e
 GUEST_SCRIPT = """
 import json, os
 from pathlib import Path
-from hostagent.backends.linux import LinuxBackend
-from hostagent.collectors.sysfs_topology import read_node_states, read_sysfs_topology
+from numaplane.hostagent.drivers.linux.backend import LinuxBackend
+from numaplane.hostagent.collectors.sysfs_topology import read_node_states, read_sysfs_topology
 
 CPU = Path("/sys/devices/system/cpu")
 

@@ -35,7 +35,7 @@ pytestmark = pytest.mark.e2e
 
 STAND_IN = """
 import ctypes, os, sys
-from hostagent.migration.numa_syscalls import MPOL_BIND, MPOL_DEFAULT, set_mempolicy
+from numaplane.hostagent.drivers.linux.numa_syscalls import MPOL_BIND, MPOL_DEFAULT, set_mempolicy
 set_mempolicy(MPOL_BIND, [0])
 data = bytearray(320 << 20)
 data[::4096] = b"\\1" * len(range(0, len(data), 4096))
@@ -50,18 +50,19 @@ import asyncio, json, subprocess, sys, tempfile, time
 from pathlib import Path
 
 from numaplane.v1.state_pb2 import HostInfo, JournalEntry, VmStatus
-from controller import keyspace
-from controller.policy.config import decode_policy, encode_policy
-from controller.server import Controller
-from controller.settings import ControllerSettings
-from controller.state import decode
-from controller.store.embedded_etcd import EmbeddedEtcd, free_port
-from controller.store.etcd import EtcdStore
-from controller.store.settings import EtcdSettings
-from hostagent.agent import Agent
-from hostagent.backends.linux import LinuxBackend
-from hostagent.collectors.numa_maps import read_numa_maps
-from hostagent.settings import AgentSettings
+from numaplane.controller.state import keyspace
+from numaplane.controller.policy.config import decode_policy, encode_policy
+from numaplane.controller.server import Controller
+from numaplane.controller.settings import ControllerSettings
+from numaplane.controller.state.codec import decode
+from numaplane.controller.store.embedded_etcd import EmbeddedEtcd, free_port
+from numaplane.controller.store.etcd import EtcdStore
+from numaplane.controller.store.settings import EtcdSettings
+from numaplane.hostagent.agent import Agent
+from numaplane.hostagent.drivers.linux.backend import LinuxBackend
+from numaplane.hostagent.drivers.linux.driver import linux_driver
+from numaplane.hostagent.collectors.numa_maps import read_numa_maps
+from numaplane.hostagent.settings import AgentSettings
 
 STAND_IN = sys.argv[1]
 out = {}
@@ -102,7 +103,7 @@ async def main():
         backend = LinuxBackend(vm_pids={"stand-in": pid})
         agent = Agent(AgentSettings(host="numa-guest", controller=settings.link_address,
                                     backend="linux", report_interval_s=0.5, keepalive_s=20.0,
-                                    state_dir=work / "agent"), backend)
+                                    state_dir=work / "agent"), linux_driver(backend))
         task = asyncio.create_task(agent.run())
         localities = []
         entry = None
@@ -168,12 +169,8 @@ def guest(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     stand_in, script = work / "stand_in.py", work / "guest.py"
     stand_in.write_text(textwrap.dedent(STAND_IN))
     script.write_text(textwrap.dedent(GUEST))
-    root = Path(__file__).resolve().parents[2]
-    env = {
-        **os.environ,
-        "PATH": f"{Path(vng).parent}:{os.environ.get('PATH', '')}",
-        "PYTHONPATH": f"{root}:{root / 'protos'}",
-    }
+    # The guest runs this machine's files: the venv's python finds the installed numaplane.
+    env = {**os.environ, "PATH": f"{Path(vng).parent}:{os.environ.get('PATH', '')}"}
     command = [
         vng, "--disable-kvm", "-r", str(kernel), "--cpus", "2", "--memory", "2G",
         "--numa", "1G,cpus=0", "--numa", "1G,cpus=1", "--numa-distance", "0,1=21",

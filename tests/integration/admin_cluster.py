@@ -1,8 +1,8 @@
 """A small cluster written straight into the store, and the admin API serving it.
 
-The records are written the way the link servicer writes them (controller.state.encode
-of the state.proto messages, the liveness key bound to a real lease), so the admin
-servicer under test reads exactly what it reads in production.
+The records are written the way the link servicer writes them
+(numaplane.controller.state.codec.encode of the state.proto messages, the liveness key bound to a
+real lease), so the admin servicer under test reads exactly what it reads in production.
 """
 
 from __future__ import annotations
@@ -14,6 +14,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import grpc
+
+from numaplane.common.units import GiB
+from numaplane.controller.admin.servicer import AdminServicer
+from numaplane.controller.state import keyspace
+from numaplane.controller.state.codec import encode
+from numaplane.controller.store import ClusterStore, Lease
 from numaplane.v1 import admin_pb2_grpc
 from numaplane.v1.state_pb2 import HostAlive, HostInfo, HostStatus, JournalEntry, VmStatus
 from numaplane.v1.types_pb2 import (
@@ -26,12 +32,6 @@ from numaplane.v1.types_pb2 import (
     Topology,
     VmObservation,
 )
-
-from common.units import GiB
-from controller import keyspace
-from controller.admin import AdminServicer
-from controller.state import encode
-from controller.store import ClusterStore, Lease
 
 NODE_MEMORY = 16 * GiB
 CPUS_PER_NODE = 4

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from controller.store.embedded_etcd import EmbeddedEtcd
-from controller.store.etcd import EtcdStore
-from controller.store.settings import EtcdSettings
+from numaplane.controller.store.embedded_etcd import EmbeddedEtcd
+from numaplane.controller.store.etcd import EtcdStore
+from numaplane.controller.store.settings import EtcdSettings
 
 StoreFactory = Callable[..., Awaitable[EtcdStore]]
 EtcdFactory = Callable[..., EmbeddedEtcd]

@@ -8,6 +8,11 @@ from typing import TYPE_CHECKING
 
 import grpc
 import pytest
+
+from numaplane.common.units import GiB
+from numaplane.controller.state import keyspace
+from numaplane.controller.state.codec import decode, encode
+from numaplane.controller.store import ClusterStore
 from numaplane.v1 import admin_pb2_grpc
 from numaplane.v1.admin_pb2 import (
     Event,
@@ -21,11 +26,6 @@ from numaplane.v1.admin_pb2 import (
 )
 from numaplane.v1.link_pb2 import Command, Ping
 from numaplane.v1.state_pb2 import CommandRequest, JournalEntry
-
-from common.units import GiB
-from controller import keyspace
-from controller.state import decode, encode
-from controller.store import ClusterStore
 from tests.integration.admin_cluster import (
     AdminServer,
     Cluster,

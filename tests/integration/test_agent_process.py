@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from controller import keyspace
-from controller.store.embedded_etcd import EmbeddedEtcd
-from controller.store.etcd import EtcdStore
+from numaplane.controller.state import keyspace
+from numaplane.controller.store.embedded_etcd import EmbeddedEtcd
+from numaplane.controller.store.etcd import EtcdStore
 from tests.support.cluster import Controller, controller_settings, wait_for
 
 pytestmark = pytest.mark.integration

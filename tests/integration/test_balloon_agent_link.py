@@ -9,13 +9,13 @@ nothing.
 from __future__ import annotations
 
 import pytest
-from numaplane.v1 import state_pb2
 
-from common.units import GiB, MiB
-from controller import keyspace
-from controller.state import decode
-from controller.store.embedded_etcd import EmbeddedEtcd
-from controller.store.etcd import EtcdStore
+from numaplane.common.units import GiB, MiB
+from numaplane.controller.state import keyspace
+from numaplane.controller.state.codec import decode
+from numaplane.controller.store.embedded_etcd import EmbeddedEtcd
+from numaplane.controller.store.etcd import EtcdStore
+from numaplane.v1 import state_pb2
 from tests.support.balloon import command_entry, journal_set_balloon, observed_balloon
 from tests.support.cluster import (
     Controller,

@@ -16,18 +16,18 @@ from contextlib import asynccontextmanager
 
 import pytest
 from click.testing import CliRunner, Result
-from numaplane.v1 import state_pb2
 
-from common.units import GiB, MiB
-from controller import keyspace
-from controller.cli.main import cli
-from controller.settings import ControllerSettings
-from controller.state import decode, encode
-from controller.store import ClusterStore
-from controller.store.embedded_etcd import EmbeddedEtcd
-from controller.store.etcd import EtcdStore
-from hostagent.backends.sim import SimBackend, SimHost
-from hostagent.backends.sim.spec import SimHostSpec, SimNodeSpec
+from numaplane.common.units import GiB, MiB
+from numaplane.controller.cli.main import cli
+from numaplane.controller.settings import ControllerSettings
+from numaplane.controller.state import keyspace
+from numaplane.controller.state.codec import decode, encode
+from numaplane.controller.store import ClusterStore
+from numaplane.controller.store.embedded_etcd import EmbeddedEtcd
+from numaplane.controller.store.etcd import EtcdStore
+from numaplane.hostagent.drivers.sim import SimBackend, SimHost
+from numaplane.hostagent.drivers.sim.spec import SimHostSpec, SimNodeSpec
+from numaplane.v1 import state_pb2
 from tests.integration.admin_cluster import put_vm, vm_status
 from tests.support.cluster import (
     Controller,

@@ -12,8 +12,8 @@ import math
 import pytest
 from rich.console import Console
 
-from bench.ingest import Config, run_all, table
-from bench.ingest_measure import Row, Window, percentile
+from numaplane.bench.ingest import Config, run_all, table
+from numaplane.bench.ingest_measure import Row, Window, percentile
 
 pytestmark = pytest.mark.integration
 

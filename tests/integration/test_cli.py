@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+
+from numaplane.common.units import GiB
+from numaplane.controller.cli.main import cli
+from numaplane.controller.state import keyspace
+from numaplane.controller.state.codec import decode, encode
+from numaplane.controller.store import ClusterStore
 from numaplane.v1.link_pb2 import Command, Ping
 from numaplane.v1.state_pb2 import CommandRequest, JournalEntry
-
-from common.units import GiB
-from controller import keyspace
-from controller.cli.main import cli
-from controller.state import decode, encode
-from controller.store import ClusterStore
 from tests.integration.admin_cluster import (
     Cluster,
     build_cluster,

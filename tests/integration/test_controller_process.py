@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.store.embedded_etcd import EmbeddedEtcd, free_port
+from numaplane.controller.store.embedded_etcd import EmbeddedEtcd, free_port
 from tests.integration.conftest import unique_namespace
 
 pytestmark = pytest.mark.integration

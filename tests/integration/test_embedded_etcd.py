@@ -7,7 +7,7 @@ import urllib.request
 
 import pytest
 
-from controller.store.embedded_etcd import EmbeddedEtcd, EmbeddedEtcdError, free_port
+from numaplane.controller.store.embedded_etcd import EmbeddedEtcd, EmbeddedEtcdError, free_port
 
 pytestmark = pytest.mark.integration
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import pytest
-from numaplane.v1 import link_pb2, state_pb2, types_pb2
 
-from common.topology import NumaNode, Topology
-from common.units import GiB, MiB
-from controller import keyspace
-from controller.ingest import ReportIngest
-from controller.metrics import ControllerMetrics
-from controller.settings import ControllerSettings
-from controller.state import decode
-from controller.store.etcd import EtcdStore
+from numaplane.common.topology import NumaNode, Topology
+from numaplane.common.units import GiB, MiB
+from numaplane.controller.link.ingest import ReportIngest
+from numaplane.controller.metrics import ControllerMetrics
+from numaplane.controller.settings import ControllerSettings
+from numaplane.controller.state import keyspace
+from numaplane.controller.state.codec import decode
+from numaplane.controller.store.etcd import EtcdStore
+from numaplane.v1 import link_pb2, state_pb2, types_pb2
 
 pytestmark = pytest.mark.integration
 

@@ -17,14 +17,14 @@ from pathlib import Path
 
 import grpc
 import pytest
-from numaplane.v1 import admin_pb2, admin_pb2_grpc, link_pb2, link_pb2_grpc, state_pb2
 
-from controller import journal, keyspace
-from controller.reconciler import build_command
-from controller.settings import ControllerSettings
-from controller.state import decode, encode
-from controller.store.embedded_etcd import EmbeddedEtcd
-from controller.store.etcd import EtcdStore
+from numaplane.controller.reconciler import build_command
+from numaplane.controller.settings import ControllerSettings
+from numaplane.controller.state import journal, keyspace
+from numaplane.controller.state.codec import decode, encode
+from numaplane.controller.store.embedded_etcd import EmbeddedEtcd
+from numaplane.controller.store.etcd import EtcdStore
+from numaplane.v1 import admin_pb2, admin_pb2_grpc, link_pb2, link_pb2_grpc, state_pb2
 from tests.support.cluster import (
     Controller,
     controller_settings,
@@ -221,7 +221,7 @@ async def test_requests_are_journaled_once_while_two_replicas_act_on_them(
     """The leader's reconciler and the follower's, run as if the follower still led (a
     deposed leader does that until it notices), both turn every request into a command;
     the guarded transaction lets exactly one of them through."""
-    caplog.set_level("INFO", logger="controller.reconciler")
+    caplog.set_level("INFO", logger="numaplane.controller.reconciler")
     async with replicas(etcd, store, "ctl-a", "ctl-b") as r, running_agents() as agents:
         leader = await r.one_leader()
         (other,) = [c for c in r.running.values() if c is not leader]

@@ -13,7 +13,7 @@ import asyncio
 
 import pytest
 
-from controller.store.etcd import EtcdStore
+from numaplane.controller.store.etcd import EtcdStore
 
 pytestmark = pytest.mark.integration
 

@@ -19,14 +19,14 @@ from typing import Any
 
 import grpc
 import pytest
-from numaplane.v1 import link_pb2, link_pb2_grpc, types_pb2
 
-from common.topology import NumaNode, Topology
-from common.units import GiB
-from common.wire import topology_to_proto
-from controller import keyspace
-from controller.store.embedded_etcd import EmbeddedEtcd
-from controller.store.etcd import EtcdStore
+from numaplane.common.topology import NumaNode, Topology
+from numaplane.common.units import GiB
+from numaplane.common.wire import topology_to_proto
+from numaplane.controller.state import keyspace
+from numaplane.controller.store.embedded_etcd import EmbeddedEtcd
+from numaplane.controller.store.etcd import EtcdStore
+from numaplane.v1 import link_pb2, link_pb2_grpc, types_pb2
 from tests.support.cluster import Controller, controller_settings, wait_for
 
 pytestmark = pytest.mark.integration
@@ -302,7 +302,7 @@ def oversized_report(limit: int) -> link_pb2.AgentMessage:
 async def test_message_over_the_size_limit_ends_the_stream_and_stores_nothing(
     etcd: EmbeddedEtcd, store: EtcdStore, caplog: pytest.LogCaptureFixture, after_hello: bool
 ) -> None:
-    caplog.set_level(logging.INFO, logger="controller.link")
+    caplog.set_level(logging.INFO, logger="numaplane.controller.link.servicer")
     limit = 64 * 1024
     # A liveness lease far longer than the test: the host key can only go by revocation.
     async with controller(etcd, store, max_message_bytes=limit, host_lease_ttl_s=600) as ctl:

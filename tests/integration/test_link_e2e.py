@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from numaplane.v1 import state_pb2
 
-from controller import keyspace
-from controller.cli.main import cli
-from controller.state import decode, encode
-from controller.store.embedded_etcd import EmbeddedEtcd
-from controller.store.etcd import EtcdStore
+from numaplane.controller.cli.main import cli
+from numaplane.controller.state import keyspace
+from numaplane.controller.state.codec import decode, encode
+from numaplane.controller.store.embedded_etcd import EmbeddedEtcd
+from numaplane.controller.store.etcd import EtcdStore
+from numaplane.v1 import state_pb2
 from tests.support.cluster import (
     Controller,
     controller_settings,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from common.vm import HostObservation, VmObservation
-from hostagent.backends.base import BackendError
-from hostagent.backends.linux import LinuxBackend
-from hostagent.collectors.process_threads import StatusAffinity, parse_task_stat
+from numaplane.common.vm import HostObservation, VmObservation
+from numaplane.hostagent.collectors.process_threads import StatusAffinity, parse_task_stat
+from numaplane.hostagent.drivers.contract import BackendError
+from numaplane.hostagent.drivers.linux.backend import LinuxBackend
 from tests.fixtures.sysfs_trees import (
     QEMU_NUMA_MAPS_BYTES,
     TWO_NODE,

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.store.embedded_etcd import EmbeddedEtcd, free_port
-from controller.store.etcd import EtcdStore
-from hostagent.agent import Agent
+from numaplane.controller.store.embedded_etcd import EmbeddedEtcd, free_port
+from numaplane.controller.store.etcd import EtcdStore
+from numaplane.hostagent.agent import Agent
 from tests.support.cluster import (
     Controller,
     controller_settings,
@@ -187,7 +187,7 @@ async def test_agent_monitor_shows_its_last_report(etcd: EmbeddedEtcd, store: Et
     async with Controller(settings) as ctl, running_agents() as agents:
         plain = sim_agent("mon-a", settings, 0, vms=3)
         agent = agents.start(Agent(
-            dataclasses.replace(plain.settings, monitor=True, monitor_port=port), plain.backend))
+            dataclasses.replace(plain.settings, monitor=True, monitor_port=port), plain.driver))
 
         async def reported() -> bool:
             return agent.link.status.last_report_sequence >= 1

@@ -17,26 +17,26 @@ import time
 import uuid
 
 import pytest
+
+from numaplane.common.units import GiB
+from numaplane.controller.placement.decide import decide, start_command
+from numaplane.controller.placement.lifecycle import PlacementTimings
+from numaplane.controller.placement.loop import PlacementLoop
+from numaplane.controller.placement.transactions import claim_txn, decided
+from numaplane.controller.placement.validation import validate_create
+from numaplane.controller.rebalance.commands import command_for, move_record, target_claim
+from numaplane.controller.rebalance.inputs import read_inputs
+from numaplane.controller.rebalance.journaling import TargetClaim, journal_move
+from numaplane.controller.rebalance.loop import RebalanceLoop, manual_action
+from numaplane.controller.state import journal, keyspace
+from numaplane.controller.state.codec import decode, encode
+from numaplane.controller.state.snapshot import ClusterSnapshot, read_snapshot
+from numaplane.controller.state.views import build_view
+from numaplane.controller.store import Lease
+from numaplane.controller.store.etcd import EtcdStore
 from numaplane.v1 import admin_pb2, link_pb2
 from numaplane.v1.state_pb2 import CommandRequest, HostInfo, HostStatus, VmPlacement
 from numaplane.v1.types_pb2 import NodeFree
-
-from common.units import GiB
-from controller import journal, keyspace
-from controller.cluster_snapshot import ClusterSnapshot, read_snapshot
-from controller.cluster_view import build_view
-from controller.placement_decide import decide, start_command
-from controller.placement_loop import PlacementLoop
-from controller.placement_state import PlacementTimings
-from controller.placement_txn import claim_txn, decided
-from controller.rebalance.commands import command_for, move_record, target_claim
-from controller.rebalance.inputs import read_inputs
-from controller.rebalance.journaling import TargetClaim, journal_move
-from controller.rebalance.loop import RebalanceLoop, manual_action
-from controller.state import decode, encode
-from controller.store import Lease
-from controller.store.etcd import EtcdStore
-from controller.vm_validation import validate_create
 from tests.integration.admin_cluster import add_host, topology, vm_status
 
 pytestmark = pytest.mark.integration

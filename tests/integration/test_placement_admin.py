@@ -8,12 +8,12 @@ from collections.abc import Awaitable
 
 import grpc
 import pytest
-from numaplane.v1 import admin_pb2, admin_pb2_grpc
 
-from common.units import GiB
-from controller import keyspace
-from controller.cluster_snapshot import read_snapshot
-from controller.store.etcd import EtcdStore
+from numaplane.common.units import GiB
+from numaplane.controller.state import keyspace
+from numaplane.controller.state.snapshot import read_snapshot
+from numaplane.controller.store.etcd import EtcdStore
+from numaplane.v1 import admin_pb2, admin_pb2_grpc
 from tests.integration.admin_cluster import build_cluster, serve_admin
 
 pytestmark = pytest.mark.integration

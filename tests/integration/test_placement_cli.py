@@ -12,12 +12,12 @@ from contextlib import asynccontextmanager
 import pytest
 from click.testing import CliRunner
 
-from common.units import GiB
-from controller import keyspace
-from controller.cli.main import cli
-from controller.store.embedded_etcd import EmbeddedEtcd
-from controller.store.etcd import EtcdStore
-from hostagent.backends.sim import MemoryBinding, SimBackend
+from numaplane.common.units import GiB
+from numaplane.controller.cli.main import cli
+from numaplane.controller.state import keyspace
+from numaplane.controller.store.embedded_etcd import EmbeddedEtcd
+from numaplane.controller.store.etcd import EtcdStore
+from numaplane.hostagent.drivers.sim import MemoryBinding, SimBackend
 from tests.support.cluster import Controller, controller_settings, running_agents, sim_agent
 from tests.support.cluster import wait_for as wait_until
 from tests.support.placement import small_host

@@ -16,20 +16,20 @@ import contextlib
 import functools
 
 import pytest
-from numaplane.v1 import admin_pb2
 
-from common.units import GiB, MiB
-from controller import keyspace
-from controller.cluster_snapshot import ClusterSnapshot, read_snapshot
-from controller.cluster_view import build_view
-from controller.placement_decide import decide, start_command
-from controller.placement_loop import PlacementLoop
-from controller.placement_txn import claim_txn, decided
-from controller.state import encode
-from controller.store.embedded_etcd import EmbeddedEtcd
-from controller.store.etcd import EtcdStore
-from controller.vm_validation import validate_create
-from hostagent.backends.sim import SimBackend, SimHost
+from numaplane.common.units import GiB, MiB
+from numaplane.controller.placement.decide import decide, start_command
+from numaplane.controller.placement.loop import PlacementLoop
+from numaplane.controller.placement.transactions import claim_txn, decided
+from numaplane.controller.placement.validation import validate_create
+from numaplane.controller.state import keyspace
+from numaplane.controller.state.codec import encode
+from numaplane.controller.state.snapshot import ClusterSnapshot, read_snapshot
+from numaplane.controller.state.views import build_view
+from numaplane.controller.store.embedded_etcd import EmbeddedEtcd
+from numaplane.controller.store.etcd import EtcdStore
+from numaplane.hostagent.drivers.sim import SimBackend, SimHost
+from numaplane.v1 import admin_pb2
 from tests.integration.admin_cluster import add_host, topology
 from tests.integration.conftest import StoreFactory
 from tests.support.cluster import Controller, controller_settings, running_agents, sim_agent

@@ -8,15 +8,16 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
-from numaplane.v1 import admin_pb2
 
-from common.units import GiB
-from controller.cluster_snapshot import read_snapshot
-from controller.store.embedded_etcd import EmbeddedEtcd
-from controller.store.etcd import EtcdStore
-from hostagent.agent import Agent, make_backend
-from hostagent.backends.libvirt_backend import LibvirtBackend
-from hostagent.settings import AgentSettings
+from numaplane.common.units import GiB
+from numaplane.controller.state.snapshot import read_snapshot
+from numaplane.controller.store.embedded_etcd import EmbeddedEtcd
+from numaplane.controller.store.etcd import EtcdStore
+from numaplane.hostagent.agent import Agent
+from numaplane.hostagent.drivers.libvirt.backend import LibvirtBackend
+from numaplane.hostagent.drivers.registry import open_driver
+from numaplane.hostagent.settings import AgentSettings
+from numaplane.v1 import admin_pb2
 from tests.support.cluster import Controller, controller_settings, running_agents
 from tests.support.cluster import wait_for as wait_until
 from tests.support.placement import Admin, states
@@ -35,10 +36,10 @@ async def test_create_defines_a_bound_domain_and_delete_removes_it(
         libvirt_uri="test:///default", report_interval_s=0.5, backoff_initial_s=0.1,
         backoff_max_s=0.5, keepalive_s=2.0,
     )
-    backend = make_backend(agent_settings)
-    assert isinstance(backend, LibvirtBackend)
+    driver = open_driver(agent_settings)
+    assert isinstance(driver.backend, LibvirtBackend)
     async with Controller(settings), running_agents() as agents:
-        agents.start(Agent(agent_settings, backend))
+        agents.start(Agent(agent_settings, driver))
 
         async def up() -> bool:
             snap = await read_snapshot(store)
@@ -58,7 +59,7 @@ async def test_create_defines_a_bound_domain_and_delete_removes_it(
             placement = snap.vms["web"].placement
             assert placement is not None
             p = placement.value
-            dom = backend.connection.lookupByName("web")
+            dom = driver.backend.connection.lookupByName("web")
             root = ET.fromstring(dom.XMLDesc())
             memory = root.find("./numatune/memory")
             assert memory is not None and memory.get("mode") == "strict"
@@ -76,7 +77,7 @@ async def test_create_defines_a_bound_domain_and_delete_removes_it(
                 return "web" not in snap.vms or snap.vms["web"].spec is None
 
             await wait_until(gone)
-            names = {d.name() for d in backend.connection.listAllDomains()}
+            names = {d.name() for d in driver.backend.connection.listAllDomains()}
             assert names == {"test"}  # the driver's own domain, nothing of ours
         finally:
             await admin.close()

@@ -12,14 +12,14 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import pytest
-from numaplane.v1 import admin_pb2
 
-from common.units import GiB
-from controller import keyspace
-from controller.cluster_snapshot import read_snapshot
-from controller.store.embedded_etcd import EmbeddedEtcd
-from controller.store.etcd import EtcdStore
-from hostagent.backends.sim import SimBackend
+from numaplane.common.units import GiB
+from numaplane.controller.state import keyspace
+from numaplane.controller.state.snapshot import read_snapshot
+from numaplane.controller.store.embedded_etcd import EmbeddedEtcd
+from numaplane.controller.store.etcd import EtcdStore
+from numaplane.hostagent.drivers.sim import SimBackend
+from numaplane.v1 import admin_pb2
 from tests.support.cluster import Controller, controller_settings, running_agents, sim_agent
 from tests.support.cluster import wait_for as wait_until
 from tests.support.placement import Admin, check, small_host, states

@@ -5,16 +5,16 @@ backoff and placed again."""
 from __future__ import annotations
 
 import pytest
-from numaplane.v1 import admin_pb2
 
-from common.units import GiB
-from controller import keyspace
-from controller.cluster_snapshot import read_snapshot
-from controller.placement_loop import PlacementLoop
-from controller.placement_state import RETRY_MARK, PlacementTimings
-from controller.state import encode
-from controller.store.etcd import EtcdStore
-from controller.vm_validation import validate_create
+from numaplane.common.units import GiB
+from numaplane.controller.placement.lifecycle import RETRY_MARK, PlacementTimings
+from numaplane.controller.placement.loop import PlacementLoop
+from numaplane.controller.placement.validation import validate_create
+from numaplane.controller.state import keyspace
+from numaplane.controller.state.codec import encode
+from numaplane.controller.state.snapshot import read_snapshot
+from numaplane.controller.store.etcd import EtcdStore
+from numaplane.v1 import admin_pb2
 from tests.integration.admin_cluster import add_host, topology
 
 pytestmark = pytest.mark.integration

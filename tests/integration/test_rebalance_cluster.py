@@ -15,19 +15,25 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from numaplane.v1.state_pb2 import HostLedger, JournalEntry, VmMove, VmPlacement, VmStatus
 
-from common.units import GiB, MiB
-from controller import keyspace
-from controller.cli.main import cli as numaplane_cli
-from controller.policy.config import decode_policy, encode_policy
-from controller.settings import ControllerSettings
-from controller.state import decode
-from controller.store.embedded_etcd import EmbeddedEtcd
-from controller.store.etcd import EtcdStore
-from hostagent.agent import Agent
-from hostagent.backends.sim import MemoryBinding, SimBackend, SimHost, SimHostSpec, SimNodeSpec
-from hostagent.migration.sim_fabric import SimFabric
+from numaplane.common.units import GiB, MiB
+from numaplane.controller.cli.main import cli as numaplane_cli
+from numaplane.controller.policy.config import decode_policy, encode_policy
+from numaplane.controller.settings import ControllerSettings
+from numaplane.controller.state import keyspace
+from numaplane.controller.state.codec import decode
+from numaplane.controller.store.embedded_etcd import EmbeddedEtcd
+from numaplane.controller.store.etcd import EtcdStore
+from numaplane.hostagent.agent import Agent
+from numaplane.hostagent.drivers.sim import (
+    MemoryBinding,
+    SimBackend,
+    SimHost,
+    SimHostSpec,
+    SimNodeSpec,
+)
+from numaplane.hostagent.drivers.sim.fabric import SimFabric
+from numaplane.v1.state_pb2 import HostLedger, JournalEntry, VmMove, VmPlacement, VmStatus
 from tests.support.cluster import Controller, Running, controller_settings, sim_agent, wait_for
 
 pytestmark = pytest.mark.integration

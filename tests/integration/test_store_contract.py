@@ -1,7 +1,7 @@
 """Every guarantee of the ClusterStore contract, checked against a real etcd.
 
-The list follows controller/store/contract.py's docstring, then the etcd-specific
-promises of EtcdStore: endpoint fail-over, TLS, auth-token refresh. Waits are
+The list follows controller/numaplane/controller/store/contract.py's docstring, then the
+etcd-specific promises of EtcdStore: endpoint fail-over, TLS, auth-token refresh. Waits are
 event-driven (a watch event, `lease.lost`); `_GUARD_S` only turns a hang into a
 failure with a message and is never a performance limit.
 """
@@ -21,16 +21,16 @@ import grpc
 import pytest
 from aetcd import rpc
 
-from controller.store.contract import (
+from numaplane.controller.store.contract import (
     CompactedError,
     LeaseLostError,
     StoreError,
     StoreUnavailableError,
     WatchEvent,
 )
-from controller.store.embedded_etcd import EmbeddedEtcd, free_port
-from controller.store.etcd import EtcdStore
-from controller.store.selfsigned_tls import make_test_pki
+from numaplane.controller.store.embedded_etcd import EmbeddedEtcd, free_port
+from numaplane.controller.store.etcd import EtcdStore
+from numaplane.controller.store.selfsigned_tls import make_test_pki
 from tests.integration.conftest import EtcdFactory, StoreFactory
 
 pytestmark = pytest.mark.integration
@@ -313,9 +313,9 @@ async def test_a_hung_etcd_is_detected_by_keepalive_and_the_watch_resumes(
     server = private_etcd(extra_args=("--grpc-keepalive-min-time=500ms",))
     store = await make_store(endpoints=(server.endpoint,), keepalive_s=0.5, timeout_s=1.0)
     start = await store.put("/w/1", "before")
-    caplog.set_level(logging.INFO, logger="controller.store.etcd_watch")
+    caplog.set_level(logging.INFO, logger="numaplane.controller.store.etcd_watch")
     ping_timeout = LogWaiter("ping timeout")
-    logging.getLogger("controller.store.etcd_watch").addHandler(ping_timeout)
+    logging.getLogger("numaplane.controller.store.etcd_watch").addHandler(ping_timeout)
     try:
         async with watching(store.watch("/w/", start)) as events:
             seen = [await next_event(events)]
@@ -330,7 +330,7 @@ async def test_a_hung_etcd_is_detected_by_keepalive_and_the_watch_resumes(
                 await store.put("/w/2", "after")
             seen.append(following.result())
     finally:
-        logging.getLogger("controller.store.etcd_watch").removeHandler(ping_timeout)
+        logging.getLogger("numaplane.controller.store.etcd_watch").removeHandler(ping_timeout)
     assert [(e.key, e.revision) for e in seen] == [("/w/1", start), ("/w/2", start + 1)]
 
 
@@ -529,7 +529,7 @@ async def test_expired_auth_token_is_renewed_transparently(
     await _enable_auth(server, "secret")
     store = await make_store(endpoints=(server.endpoint,), username="root", password="secret")
     revision = await store.put("/k", "v")
-    caplog.set_level(logging.INFO, logger="controller.store.etcd_connection")
+    caplog.set_level(logging.INFO, logger="numaplane.controller.store.etcd_connection")
     await asyncio.sleep(2.5)  # let etcd forget the token (TTL 1 s, swept every second)
     kv = await store.get("/k")
     assert kv is not None and kv.mod_revision == revision

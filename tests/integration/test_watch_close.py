@@ -11,8 +11,8 @@ from collections.abc import AsyncGenerator
 
 import pytest
 
-from controller.store import WatchEvent
-from controller.store.etcd import EtcdStore
+from numaplane.controller.store import WatchEvent
+from numaplane.controller.store.etcd import EtcdStore
 
 pytestmark = pytest.mark.integration
 

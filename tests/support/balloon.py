@@ -1,21 +1,20 @@
 """Balloon helpers for cluster tests: journal a SetBalloon, read a VM's observed balloon.
 
 `journal_set_balloon` writes the command the way the reconciler journals every command
-(controller/reconciler.py: a JournalEntry created under commands/<host>/<id>, carrying
-the leader's fencing epoch); the replica holding the host's stream forwards it. Tests
+(controller/numaplane/controller/reconciler.py: a JournalEntry created under commands/<host>/<id>,
+carrying the leader's fencing epoch); the replica holding the host's stream forwards it. Tests
 use it where the operator's path (`numaplane balloon set`) is not what is under test.
 """
 
 from __future__ import annotations
 
+from numaplane.common.vm import BalloonState
+from numaplane.common.wire import balloon_from_proto
+from numaplane.controller.server import Controller
+from numaplane.controller.state import journal, keyspace
+from numaplane.controller.state.codec import decode, encode
+from numaplane.controller.store import ClusterStore
 from numaplane.v1 import link_pb2, state_pb2
-
-from common.vm import BalloonState
-from common.wire import balloon_from_proto
-from controller import journal, keyspace
-from controller.server import Controller
-from controller.state import decode, encode
-from controller.store import ClusterStore
 from tests.support.cluster import wait_for
 
 

@@ -15,14 +15,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from common.units import GiB
-from controller.server import Controller
-from controller.settings import ControllerSettings
-from controller.store.embedded_etcd import free_port
-from hostagent.agent import Agent
-from hostagent.backends.sim import MemoryBinding, SimBackend, SimHost
-from hostagent.backends.sim_factory import demo_spec
-from hostagent.settings import AgentSettings
+from numaplane.common.units import GiB
+from numaplane.controller.server import Controller
+from numaplane.controller.settings import ControllerSettings
+from numaplane.controller.store.embedded_etcd import free_port
+from numaplane.hostagent.agent import Agent
+from numaplane.hostagent.drivers.sim import MemoryBinding, SimBackend, SimHost
+from numaplane.hostagent.drivers.sim.driver import sim_driver
+from numaplane.hostagent.drivers.sim.factory import demo_spec
+from numaplane.hostagent.settings import AgentSettings
 
 
 def controller_settings(endpoint: str, namespace: str, **overrides: object) -> ControllerSettings:
@@ -65,7 +66,7 @@ def sim_agent(
                          binding=MemoryBinding.preferred([node]))
         sim.advance(600.0)
         backend = SimBackend(sim)
-    return Agent(settings, backend)
+    return Agent(settings, sim_driver(backend))
 
 
 class Running:

@@ -1,8 +1,8 @@
 """Helpers for placement tests: empty sim hosts, an admin stub, and the no-overfill checks.
 
 The checks read what the placement loop reads (one snapshot of etcd) and what the hosts
-really hold (the SimHosts themselves), so a test can assert the issue's invariants at
-any moment, not only at the end:
+really hold (the SimHosts themselves), so a test can assert placement's invariants (no node
+overfilled, no VM placed twice) at any moment, not only at the end:
 
 * no node has more claimed-plus-used memory than it holds — from etcd (claims still in
   flight never exceed the free memory the host last reported) and from the hosts (what a
@@ -17,13 +17,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import grpc
-from numaplane.v1 import admin_pb2, admin_pb2_grpc
 
-from common.units import GiB
-from controller.cluster_snapshot import ClusterSnapshot, read_snapshot
-from controller.cluster_view import build_view, claimed_total
-from controller.store import ClusterStore
-from hostagent.backends.sim import SimBackend, SimHost, SimHostSpec, SimNodeSpec
+from numaplane.common.units import GiB
+from numaplane.controller.state.snapshot import ClusterSnapshot, read_snapshot
+from numaplane.controller.state.views import build_view, claimed_total
+from numaplane.controller.store import ClusterStore
+from numaplane.hostagent.drivers.sim import SimBackend, SimHost, SimHostSpec, SimNodeSpec
+from numaplane.v1 import admin_pb2, admin_pb2_grpc
 
 
 def small_host(name: str, *, nodes: int = 2, cpus: int = 4, memory: int = 4 * GiB) -> SimHost:

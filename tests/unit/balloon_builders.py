@@ -14,8 +14,8 @@ from dataclasses import replace
 
 from hypothesis import strategies as st
 
-from common.units import GiB, MiB
-from controller.policy.balloon import (
+from numaplane.common.units import GiB, MiB
+from numaplane.controller.policy.balloon import (
     BalloonDecision,
     BalloonHost,
     BalloonSettings,

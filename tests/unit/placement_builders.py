@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from common.topology import NumaNode, Topology
-from common.units import GiB
-from controller.policy.types import ClusterView, HostView, VmRequest, VmView
+from numaplane.common.topology import NumaNode, Topology
+from numaplane.common.units import GiB
+from numaplane.controller.policy.types import ClusterView, HostView, VmRequest, VmView
 
 
 def topology(

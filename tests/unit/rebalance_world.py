@@ -20,9 +20,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from common.locality import locality
-from common.topology import NumaNode, Topology
-from controller.policy.types import (
+from numaplane.common.locality import locality
+from numaplane.common.topology import NumaNode, Topology
+from numaplane.controller.policy.types import (
     Action,
     AffinityChange,
     ClusterView,

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from numaplane.controller.admin.events import EventTranslator
+from numaplane.controller.state import keyspace
+from numaplane.controller.state.codec import encode
+from numaplane.controller.store import KV, WatchEvent
 from numaplane.v1.state_pb2 import HostAlive, JournalEntry, VmStatus
 from numaplane.v1.types_pb2 import VmObservation
-
-from controller import keyspace
-from controller.admin_events import EventTranslator
-from controller.state import encode
-from controller.store import KV, WatchEvent
 
 
 def put(key: str, value: str, revision: int = 1) -> WatchEvent:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from hostagent.applied_log import AppliedLog, AppliedResult
+from numaplane.hostagent.commands.applied_log import AppliedLog, AppliedResult
 
 
 def result(i: int, *, epoch: int = 1, ok: bool = True) -> AppliedResult:

@@ -5,8 +5,8 @@ checks its limits, memoryStats and setMemoryStatsPeriod answer as a hypervisor d
 does. Each test defines its own domains (unique names) and undefines them, because the
 test driver's state is shared by every connection in the process.
 
-The libvirt backend (hostagent/backends/libvirt_backend.py) reports these balloons and
-hands their drivers to the SetBalloon handler.
+The libvirt backend (hostagent/numaplane/hostagent/drivers/libvirt/backend.py) reports these
+balloons and hands their drivers to the SetBalloon handler.
 
 One code path for KVM/QEMU and Xen: the same driver runs over a virtio balloon and a
 Xen one (`<memballoon model='xen'>`, what libvirt's libxl driver reports); what differs
@@ -24,15 +24,15 @@ import pytest
 pytest.importorskip("libvirt")
 
 import libvirt
-from numaplane.v1 import link_pb2
 
-from common.vm import BalloonCapabilities
-from hostagent.applied_log import AppliedLog
-from hostagent.backends.libvirt_backend import LibvirtBackend
-from hostagent.balloon import BalloonError
-from hostagent.balloon.command import SetBalloonHandler
-from hostagent.balloon.libvirt_balloon import LibvirtBalloon, has_balloon
-from hostagent.executor import Executor
+from numaplane.common.vm import BalloonCapabilities
+from numaplane.hostagent.commands.applied_log import AppliedLog
+from numaplane.hostagent.commands.balloon import SetBalloonHandler
+from numaplane.hostagent.commands.executor import Executor
+from numaplane.hostagent.drivers.contract import BalloonError
+from numaplane.hostagent.drivers.libvirt.backend import LibvirtBackend
+from numaplane.hostagent.drivers.libvirt.balloon import LibvirtBalloon, has_balloon
+from numaplane.v1 import link_pb2
 
 MiB = 1 << 20
 KiB = 1 << 10

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from common.units import GiB, MiB
-from controller.policy.balloon import BalloonVm, GuestStats, MomBalloonPolicy
+from numaplane.common.units import GiB, MiB
+from numaplane.controller.policy.balloon import BalloonVm, GuestStats, MomBalloonPolicy
 from tests.unit.balloon_builders import host
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from common.units import GiB, MiB
-from controller.policy.balloon import BalloonSettings, HostBalloonPlan, decide_host
+from numaplane.common.units import GiB, MiB
+from numaplane.controller.policy.balloon import BalloonSettings, HostBalloonPlan, decide_host
 from tests.unit.balloon_builders import apply, host, vm
 
 # No headroom and a large step, so that the arithmetic below shows the shares alone.

@@ -15,7 +15,7 @@ from dataclasses import replace
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.policy.balloon import BalloonHost, BalloonSettings, decide_host
+from numaplane.controller.policy.balloon import BalloonHost, BalloonSettings, decide_host
 from tests.unit.balloon_builders import apply, hosts
 from tests.unit.balloon_builders import settings as balloon_settings
 

@@ -7,17 +7,17 @@ moves its clock, so every balloon step is deterministic.
 from __future__ import annotations
 
 import pytest
-from numaplane.v1 import link_pb2
 
-from common.units import GiB
-from common.vm import BalloonCapabilities
-from common.wire import vm_from_proto, vm_to_proto
-from hostagent.applied_log import AppliedLog
-from hostagent.backends.sim import SimBackend, SimHost, host_spec_from_dict
-from hostagent.balloon import PAGE_BYTES, BalloonError
-from hostagent.balloon.command import SetBalloonHandler
-from hostagent.balloon.sim_balloon import SimBalloon
-from hostagent.executor import Executor
+from numaplane.common.units import GiB
+from numaplane.common.vm import BalloonCapabilities
+from numaplane.common.wire import vm_from_proto, vm_to_proto
+from numaplane.hostagent.commands.applied_log import AppliedLog
+from numaplane.hostagent.commands.balloon import SetBalloonHandler
+from numaplane.hostagent.commands.executor import Executor
+from numaplane.hostagent.drivers.contract import PAGE_BYTES, BalloonError
+from numaplane.hostagent.drivers.sim import SimBackend, SimHost, host_spec_from_dict
+from numaplane.hostagent.drivers.sim.balloon import SimBalloon
+from numaplane.v1 import link_pb2
 
 
 class Clock:

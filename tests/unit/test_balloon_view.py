@@ -5,6 +5,19 @@ from __future__ import annotations
 
 import grpc
 import pytest
+
+from numaplane.common.units import GiB, MiB
+from numaplane.controller.balloon.admin import Refused, check_target
+from numaplane.controller.balloon.inputs import (
+    VmBalloon,
+    balloon_hosts,
+    balloon_intents,
+    vm_balloons,
+)
+from numaplane.controller.state import keyspace
+from numaplane.controller.state.codec import encode
+from numaplane.controller.state.snapshot import Versioned, snapshot_from_kvs
+from numaplane.controller.store.contract import KV
 from numaplane.v1.link_pb2 import Command, SetBalloon
 from numaplane.v1.state_pb2 import (
     BalloonIntent,
@@ -23,14 +36,6 @@ from numaplane.v1.types_pb2 import (
     Topology,
     VmObservation,
 )
-
-from common.units import GiB, MiB
-from controller import keyspace
-from controller.admin_balloons import Refused, check_target
-from controller.balloon_view import VmBalloon, balloon_hosts, balloon_intents, vm_balloons
-from controller.cluster_snapshot import Versioned, snapshot_from_kvs
-from controller.state import encode
-from controller.store.contract import KV
 
 
 def topology(nodes: int) -> Topology:

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bench.balloon import BalloonStep, balloon_hosts, create_balloon_policy
-from bench.cli import main
-from bench.cluster import SimCluster
-from bench.metrics import RunResult
-from bench.policies import create_policy
-from bench.runner import run_scenario
-from bench.scenario import load_scenario
-from common.units import GiB
-from controller.policy.types import BalloonTarget, Placement
+from numaplane.bench.balloon import BalloonStep, balloon_hosts, create_balloon_policy
+from numaplane.bench.cli import main
+from numaplane.bench.cluster import SimCluster
+from numaplane.bench.metrics import RunResult
+from numaplane.bench.policies import create_policy
+from numaplane.bench.runner import run_scenario
+from numaplane.bench.scenario import load_scenario
+from numaplane.common.units import GiB
+from numaplane.controller.policy.types import BalloonTarget, Placement
 
 SCENARIO = """\
 name: balloon-test

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from bench.cli import main
+from numaplane.bench.cli import main
 
 SCENARIO = """\
 name: cli-test

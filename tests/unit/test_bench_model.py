@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.model import (
+from numaplane.bench.model import (
     HostHardware,
     ModelParams,
     VmLoad,
@@ -14,7 +14,7 @@ from bench.model import (
     latency_factor,
     time_per_work,
 )
-from common.units import GiB
+from numaplane.common.units import GiB
 
 ROOMY = ModelParams(vcpu_bandwidth_gbps=1.0, node_bandwidth_gbps=1000.0, swap_penalty=50.0)
 

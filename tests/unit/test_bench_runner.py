@@ -6,12 +6,18 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from bench.policies import UnknownPolicy, create_policy, policy_names, register, unregister
-from bench.runner import Run, run_scenario
-from bench.scenario import parse_scenario
-from bench.timeline import timeline
-from common.units import GiB
-from controller.policy.types import (
+from numaplane.bench.policies import (
+    UnknownPolicy,
+    create_policy,
+    policy_names,
+    register,
+    unregister,
+)
+from numaplane.bench.runner import Run, run_scenario
+from numaplane.bench.scenario import parse_scenario
+from numaplane.bench.timeline import timeline
+from numaplane.common.units import GiB
+from numaplane.controller.policy.types import (
     Action,
     ClusterView,
     MemoryMove,

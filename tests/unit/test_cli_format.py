@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from controller.cli.fmt import age, count, cpulist, percent
-from controller.cli.membar import split_cells
+from numaplane.controller.cli.fmt import age, count, cpulist, percent
+from numaplane.controller.cli.membar import split_cells
 
 
 @pytest.mark.parametrize(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from google.protobuf.message import Message
-from numaplane.v1 import state_pb2, types_pb2
 
-from common.units import GiB
-from controller import keyspace
-from controller.cluster_snapshot import snapshot_from_kvs
-from controller.cluster_view import build_view
-from controller.state import encode
-from controller.store.contract import KV
+from numaplane.common.units import GiB
+from numaplane.controller.state import keyspace
+from numaplane.controller.state.codec import encode
+from numaplane.controller.state.snapshot import snapshot_from_kvs
+from numaplane.controller.state.views import build_view
+from numaplane.controller.store.contract import KV
+from numaplane.v1 import state_pb2, types_pb2
 
 
 def _kv(key: str, msg: Message, rev: int = 1) -> KV:

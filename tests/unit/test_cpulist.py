@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hostagent.collectors.cpulist import CpuListError, format_cpulist, parse_cpulist
+from numaplane.hostagent.collectors.cpulist import CpuListError, format_cpulist, parse_cpulist
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ import json
 
 from click.testing import CliRunner
 
-from bench.cli import main
-from bench.decision_time import distances, span_8_of_16
-from controller.policy.placement import get_placement_policy
+from numaplane.bench.cli import main
+from numaplane.bench.decision_time import distances, span_8_of_16
+from numaplane.controller.policy.placement import get_placement_policy
 
 
 def test_the_16_node_case_really_needs_8_nearest_nodes() -> None:

@@ -7,11 +7,11 @@ from pathlib import Path
 import grpc
 import pytest
 
-from controller.store.contract import LeaseLostError, StoreError, StoreUnavailableError
-from controller.store.etcd import prefix_range_end
-from controller.store.etcd_client import Endpoint
-from controller.store.etcd_errors import Failure, classify, to_store_error
-from controller.store.settings import EtcdSettings
+from numaplane.controller.store.contract import LeaseLostError, StoreError, StoreUnavailableError
+from numaplane.controller.store.etcd import prefix_range_end
+from numaplane.controller.store.etcd_client import Endpoint
+from numaplane.controller.store.etcd_errors import Failure, classify, to_store_error
+from numaplane.controller.store.settings import EtcdSettings
 
 
 @pytest.mark.parametrize(

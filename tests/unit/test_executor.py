@@ -1,7 +1,7 @@
 """Executor: commands applied at most once per id, fenced by the leader's epoch.
 
-Real AppliedLog (in memory or on disk) and real handlers registered the way later
-issues register theirs; a handler counts its calls so "ran once" is observable.
+Real AppliedLog (in memory or on disk) and real handlers registered the way the
+agent registers its own; a handler counts its calls so "ran once" is observable.
 """
 
 from __future__ import annotations
@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from numaplane.hostagent.commands.applied_log import AppliedLog
+from numaplane.hostagent.commands.executor import CommandFailed, Executor
 from numaplane.v1 import link_pb2
-
-from hostagent.applied_log import AppliedLog
-from hostagent.executor import CommandFailed, Executor
 
 
 class Counter:

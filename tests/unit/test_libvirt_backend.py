@@ -11,22 +11,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from numaplane.v1 import link_pb2
 
-from common.units import GiB
-from hostagent.agent import make_backend
-from hostagent.applied_log import AppliedLog
-from hostagent.backends.base import BackendError
-from hostagent.backends.libvirt_domain import domain_xml, parse_cpuset, read_domain
-from hostagent.backends.libvirt_topology import parse_cells, topology_from_cells
-from hostagent.backends.lifecycle import NoRoomError, VmLifecycle, VmStart
-from hostagent.executor import Executor
-from hostagent.settings import AgentSettings
-from hostagent.vm_handlers import register_vm_handlers, vm_lifecycle
+from numaplane.common.units import GiB
+from numaplane.hostagent.commands.applied_log import AppliedLog
+from numaplane.hostagent.commands.executor import Executor
+from numaplane.hostagent.commands.vm import register_vm_handlers
+from numaplane.hostagent.drivers.contract import BackendError, NoRoomError, VmStart
+from numaplane.hostagent.drivers.libvirt.domain_xml import domain_xml, parse_cpuset, read_domain
+from numaplane.hostagent.drivers.libvirt.topology import parse_cells, topology_from_cells
+from numaplane.hostagent.drivers.registry import open_driver
+from numaplane.hostagent.settings import AgentSettings
+from numaplane.v1 import link_pb2
 
 libvirt = pytest.importorskip("libvirt")
 
-from hostagent.backends.libvirt_backend import LibvirtBackend  # noqa: E402
+from numaplane.hostagent.drivers.libvirt.backend import LibvirtBackend  # noqa: E402
 
 URI = "test:///default"
 
@@ -143,11 +142,12 @@ def test_capabilities_distances_when_libvirt_gives_them() -> None:
 
 async def test_agent_handlers_start_and_stop_through_libvirt(tmp_path: Path) -> None:
     settings = AgentSettings(host="lv", backend="libvirt", libvirt_uri=URI)
-    backend = make_backend(settings)
+    driver = open_driver(settings)
     try:
-        assert isinstance(backend, LibvirtBackend)
-        lifecycle = vm_lifecycle(backend)
-        assert isinstance(lifecycle, VmLifecycle)
+        assert isinstance(driver.backend, LibvirtBackend)
+        lifecycle = driver.lifecycle
+        assert lifecycle is driver.backend  # the libvirt backend starts domains itself
+        assert driver.mover is not None and driver.balloons
         reports: list[int] = []
         executor = Executor(AppliedLog(None), lambda: reports.append(1))
         register_vm_handlers(executor, lifecycle, lambda: reports.append(1))
@@ -169,7 +169,7 @@ async def test_agent_handlers_start_and_stop_through_libvirt(tmp_path: Path) -> 
         assert result.ok and "destroyed" in result.message
         assert len(reports) == 2  # a report asked for after each change
     finally:
-        backend.close()
+        driver.close()
 
 
 def test_a_limit_becomes_the_domains_current_memory(backend: LibvirtBackend) -> None:

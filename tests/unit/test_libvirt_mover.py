@@ -13,14 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from numaplane.v1 import link_pb2
 
-from hostagent.migration.contract import LiveMigration, MemoryMigration, MoveError
+from numaplane.hostagent.drivers.contract import LiveMigration, MemoryMigration, MoveError
+from numaplane.v1 import link_pb2
 
 libvirt = pytest.importorskip("libvirt")
 
-from hostagent.backends.libvirt_backend import LibvirtBackend  # noqa: E402
-from hostagent.migration.libvirt_mover import LibvirtMover, bind_memory_xml  # noqa: E402
+from numaplane.hostagent.drivers.libvirt.backend import LibvirtBackend  # noqa: E402
+from numaplane.hostagent.drivers.libvirt.mover import LibvirtMover, bind_memory_xml  # noqa: E402
 
 
 @pytest.fixture
@@ -95,8 +95,8 @@ def test_destination_xml_binds_memory_to_the_target_nodes() -> None:
 
 
 async def test_the_agent_registers_the_libvirt_handlers(tmp_path: Path) -> None:
-    from hostagent.agent import Agent
-    from hostagent.settings import AgentSettings
+    from numaplane.hostagent.agent import Agent
+    from numaplane.hostagent.settings import AgentSettings
 
     settings = AgentSettings(
         host="hv", backend="libvirt", libvirt_uri="test:///default", state_dir=tmp_path

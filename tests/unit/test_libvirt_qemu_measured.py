@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from common.units import GiB
-from common.vm import HostObservation, VmObservation
-from hostagent.backends.lifecycle import VmStart
-from hostagent.backends.linux import LinuxBackend
+from numaplane.common.units import GiB
+from numaplane.common.vm import HostObservation, VmObservation
+from numaplane.hostagent.drivers.contract import VmStart
+from numaplane.hostagent.drivers.linux.backend import LinuxBackend
 from tests.integration.test_linux_backend import FAKE_QEMU, start, stop
 
 libvirt = pytest.importorskip("libvirt")
 
-from hostagent.backends.libvirt_backend import LibvirtBackend  # noqa: E402
+from numaplane.hostagent.drivers.libvirt.backend import LibvirtBackend  # noqa: E402
 
 MiB = 1 << 20
 
@@ -52,7 +52,7 @@ def test_a_domain_with_a_qemu_pid_is_measured_the_others_estimated(
     try:
         (tmp_path / "test.pid").write_text(f"{child.pid}\n")
         backend.start_vm(VmStart("web", 2, 1 * GiB, nodes=(1,), cpus=(8, 9, 10, 11)))
-        with caplog.at_level(logging.INFO, logger="hostagent.backends.libvirt_backend"):
+        with caplog.at_level(logging.INFO, logger="numaplane.hostagent.drivers.libvirt.backend"):
             first = backend.observe()
             second = backend.observe()
 

@@ -16,12 +16,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from hostagent.backends.linux import LinuxBackend
-from hostagent.collectors.numa_maps import read_numa_maps
-from hostagent.migration.contract import MemoryMigration, MoveError
-from hostagent.migration.linux_mover import LinuxMover
-from hostagent.migration.numa_syscalls import move_pages
-from hostagent.migration.page_ranges import read_page_ranges
+from numaplane.hostagent.collectors.numa_maps import read_numa_maps
+from numaplane.hostagent.drivers.contract import MemoryMigration, MoveError
+from numaplane.hostagent.drivers.linux.backend import LinuxBackend
+from numaplane.hostagent.drivers.linux.mover import LinuxMover
+from numaplane.hostagent.drivers.linux.numa_syscalls import move_pages
+from numaplane.hostagent.drivers.linux.page_ranges import read_page_ranges
 
 STAND_IN = "import sys; data = bytearray(32 << 20); print('ready', flush=True); sys.stdin.read()"
 

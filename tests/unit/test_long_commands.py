@@ -14,15 +14,20 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from numaplane.common.units import GiB
+from numaplane.hostagent.commands.applied_log import AppliedLog
+from numaplane.hostagent.commands.executor import Executor
+from numaplane.hostagent.commands.long_commands import LongCommands
+from numaplane.hostagent.commands.moves import register_move_handlers
+from numaplane.hostagent.drivers.sim import (
+    MemoryBinding,
+    SimBackend,
+    SimHost,
+    SimHostSpec,
+    SimNodeSpec,
+)
+from numaplane.hostagent.drivers.sim.mover import SimMover
 from numaplane.v1 import link_pb2
-
-from common.units import GiB
-from hostagent.applied_log import AppliedLog
-from hostagent.backends.sim import MemoryBinding, SimBackend, SimHost, SimHostSpec, SimNodeSpec
-from hostagent.executor import Executor
-from hostagent.long_commands import LongCommands
-from hostagent.migration.sim_mover import SimMover
-from hostagent.move_handlers import register_move_handlers
 
 
 class Ticking:

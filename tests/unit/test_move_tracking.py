@@ -1,26 +1,26 @@
 """A live migration's claim on its target and the placement record after a move
-(controller.move_tracking), one rule at a time on hand-written snapshots."""
+(numaplane.controller.placement.move_tracking), one rule at a time on hand-written snapshots."""
 
 from __future__ import annotations
 
 from google.protobuf.message import Message
-from numaplane.v1 import link_pb2, state_pb2, types_pb2
 
-from common.units import GiB
-from controller import keyspace
-from controller.cluster_snapshot import ClusterSnapshot, snapshot_from_kvs
-from controller.move_tracking import (
+from numaplane.common.units import GiB
+from numaplane.controller.placement.lifecycle import PlacementTimings, Remove, Wait, next_step
+from numaplane.controller.placement.move_tracking import (
     ReleaseMoveClaim,
     followed_placement,
     move_claim_step,
     release_move_claim_txn,
 )
-from controller.placement_state import PlacementTimings, Remove, Wait, next_step
-from controller.placement_txn import release_txn
-from controller.policy.types import HostMove
-from controller.rebalance.inputs import context_of
-from controller.state import encode
-from controller.store.contract import KV
+from numaplane.controller.placement.transactions import release_txn
+from numaplane.controller.policy.types import HostMove
+from numaplane.controller.rebalance.inputs import context_of
+from numaplane.controller.state import keyspace
+from numaplane.controller.state.codec import encode
+from numaplane.controller.state.snapshot import ClusterSnapshot, snapshot_from_kvs
+from numaplane.controller.store.contract import KV
+from numaplane.v1 import link_pb2, state_pb2, types_pb2
 
 T = PlacementTimings(start_timeout_s=60.0)
 MOVE = "m-1"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hostagent.collectors.host_files import HostFileError, ProcessGone
-from hostagent.collectors.numa_maps import parse_numa_maps, read_numa_maps
-from hostagent.collectors.sysfs_topology import read_sysfs_topology
+from numaplane.hostagent.collectors.host_files import HostFileError, ProcessGone
+from numaplane.hostagent.collectors.numa_maps import parse_numa_maps, read_numa_maps
+from numaplane.hostagent.collectors.sysfs_topology import read_sysfs_topology
 from tests.fixtures.sysfs_trees import QEMU_NUMA_MAPS, QEMU_NUMA_MAPS_BYTES
 
 MiB = 1 << 20

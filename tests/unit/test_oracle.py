@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.oracle import (
+from numaplane.bench.oracle import (
     OracleVm,
     access_locality_oracle,
     alone_access_locality,
@@ -13,8 +13,8 @@ from bench.oracle import (
     resident_sets,
     throughput_bounds,
 )
-from bench.scenario import parse_scenario
-from common.units import GiB
+from numaplane.bench.scenario import parse_scenario
+from numaplane.common.units import GiB
 from tests.unit.placement_builders import topology, two_nodes, vm
 
 

@@ -1,18 +1,18 @@
-"""One decision (controller.placement_decide): policy choice, the claim check every policy
+"""One decision (numaplane.controller.placement.decide): policy choice, the claim check every policy
 passes, overcommit only with a reservation, and the StartVm it becomes."""
 
 from __future__ import annotations
 
 from google.protobuf.message import Message
-from numaplane.v1 import state_pb2, types_pb2
 
-from common.units import GiB
-from controller import keyspace
-from controller.cluster_snapshot import ClusterSnapshot, snapshot_from_kvs
-from controller.cluster_view import build_view
-from controller.placement_decide import decide, policy_name, start_command, vm_request
-from controller.state import encode
-from controller.store.contract import KV
+from numaplane.common.units import GiB
+from numaplane.controller.placement.decide import decide, policy_name, start_command, vm_request
+from numaplane.controller.state import keyspace
+from numaplane.controller.state.codec import encode
+from numaplane.controller.state.snapshot import ClusterSnapshot, snapshot_from_kvs
+from numaplane.controller.state.views import build_view
+from numaplane.controller.store.contract import KV
+from numaplane.v1 import state_pb2, types_pb2
 
 
 def _kv(key: str, msg: Message) -> KV:

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from common.units import GiB
-from controller.policy.placement.numad import NumadPolicy, numad_nodes
-from controller.policy.placement.numad_scoring import NumadNode, magnitude, pick_numa_nodes
-from controller.policy.types import MemoryMove
+from numaplane.common.units import GiB
+from numaplane.controller.policy.placement.numad import NumadPolicy, numad_nodes
+from numaplane.controller.policy.placement.numad_scoring import (
+    NumadNode,
+    magnitude,
+    pick_numa_nodes,
+)
+from numaplane.controller.policy.types import MemoryMove
 from tests.unit.placement_builders import cluster, host, request, two_nodes, vm
 
 NUMAD = NumadPolicy()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from common.units import GiB
-from controller.policy.placement.numaplane import NumaplanePlacement
-from controller.policy.placement.numaplane_settings import NumaplaneSettings
-from controller.policy.types import PlacementDecision
+from numaplane.common.units import GiB
+from numaplane.controller.policy.placement.cluster_choice import NumaplanePlacement
+from numaplane.controller.policy.placement.settings import NumaplaneSettings
+from numaplane.controller.policy.types import PlacementDecision
 from tests.unit.placement_builders import (
     cluster,
     epyc8,

@@ -1,12 +1,12 @@
-"""numaplane's vCPU home (controller.policy.placement.numaplane_home): a VM spread over
+"""numaplane's vCPU home (numaplane.controller.policy.placement.vcpu_home): a VM spread over
 more nodes than it has vCPUs runs on the node(s) with the most room, and its memory is
 claimed there first."""
 
 from __future__ import annotations
 
-from common.units import GiB
-from controller.policy.placement import NumaplanePlacement
-from controller.policy.placement.numaplane_home import split_home_first
+from numaplane.common.units import GiB
+from numaplane.controller.policy.placement import NumaplanePlacement
+from numaplane.controller.policy.placement.vcpu_home import split_home_first
 from tests.unit.placement_builders import cluster, host, request, snc4, two_nodes
 
 NUMAPLANE = NumaplanePlacement()

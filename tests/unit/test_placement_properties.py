@@ -18,16 +18,16 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.topology import NumaNode, Topology
-from common.units import MiB
-from controller.policy.placement import PLACEMENT_POLICIES, get_placement_policy
-from controller.policy.placement.constraints import HostFilter
-from controller.policy.placement.demand import MemoryDemand
-from controller.policy.placement.host_state import vcpu_load_by_node
-from controller.policy.placement.numad import NumadPolicy
-from controller.policy.placement.numaplane import NumaplanePlacement
-from controller.policy.placement.numaplane_settings import NumaplaneSettings
-from controller.policy.types import (
+from numaplane.common.topology import NumaNode, Topology
+from numaplane.common.units import MiB
+from numaplane.controller.policy.placement import PLACEMENT_POLICIES, get_placement_policy
+from numaplane.controller.policy.placement.cluster_choice import NumaplanePlacement
+from numaplane.controller.policy.placement.constraints import HostFilter
+from numaplane.controller.policy.placement.demand import MemoryDemand
+from numaplane.controller.policy.placement.host_state import vcpu_load_by_node
+from numaplane.controller.policy.placement.numad import NumadPolicy
+from numaplane.controller.policy.placement.settings import NumaplaneSettings
+from numaplane.controller.policy.types import (
     ClusterView,
     HostView,
     MemoryMove,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from numaplane.controller.placement.transactions import remove_txn
+from numaplane.controller.state import keyspace
+from numaplane.controller.state.snapshot import ClusterSnapshot, Versioned, VmRecord
 from numaplane.v1 import state_pb2
-
-from controller import keyspace
-from controller.cluster_snapshot import ClusterSnapshot, Versioned, VmRecord
-from controller.placement_txn import remove_txn
 
 
 def test_removal_deletes_spec_placement_claims_and_the_move_record() -> None:

@@ -1,14 +1,12 @@
-"""The placement state machine (controller.placement_state), one transition at a time."""
+"""The placement state machine (numaplane.controller.placement.lifecycle), one transition at a
+time."""
 
 from __future__ import annotations
 
 from google.protobuf.message import Message
-from numaplane.v1 import link_pb2, state_pb2, types_pb2
 
-from common.units import GiB
-from controller import keyspace
-from controller.cluster_snapshot import ClusterSnapshot, snapshot_from_kvs
-from controller.placement_state import (
+from numaplane.common.units import GiB
+from numaplane.controller.placement.lifecycle import (
     RETRY_MARK,
     Decide,
     MarkResident,
@@ -19,8 +17,11 @@ from controller.placement_state import (
     Wait,
     next_step,
 )
-from controller.state import encode
-from controller.store.contract import KV
+from numaplane.controller.state import keyspace
+from numaplane.controller.state.codec import encode
+from numaplane.controller.state.snapshot import ClusterSnapshot, snapshot_from_kvs
+from numaplane.controller.store.contract import KV
+from numaplane.v1 import link_pb2, state_pb2, types_pb2
 
 T = PlacementTimings(start_timeout_s=60.0, retry_s=5.0, retry_max_s=40.0)
 CMD = "c-1"

@@ -4,9 +4,13 @@ valid candidate, fewer vCPUs already there, then more free memory."""
 
 from __future__ import annotations
 
-from common.units import GiB
-from controller.policy.placement.host_state import HostState
-from controller.policy.placement.xen import XenPlacement, libxl_first_size, libxl_vcpus_on_node
+from numaplane.common.units import GiB
+from numaplane.controller.policy.placement.host_state import HostState
+from numaplane.controller.policy.placement.xen import (
+    XenPlacement,
+    libxl_first_size,
+    libxl_vcpus_on_node,
+)
 from tests.unit.placement_builders import cluster, host, request, topology, two_nodes, vm
 
 XEN = XenPlacement()

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from common.units import MiB
-from controller.policy.config import (
+from numaplane.common.units import MiB
+from numaplane.controller.policy.config import (
     PolicyError,
     apply_changes,
     balloon_settings,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from hostagent.collectors.host_files import ProcessGone
-from hostagent.collectors.process_threads import (
+from numaplane.hostagent.collectors.host_files import ProcessGone
+from numaplane.hostagent.collectors.process_threads import (
     SchedAffinity,
     StatusAffinity,
     list_thread_ids,

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from common.settings import load_settings
-from hostagent.agent import make_backend
-from hostagent.backends.qmp import QmpBackend, parse_qmp_sockets
-from hostagent.settings import AgentSettings
+from numaplane.common.settings import load_settings
+from numaplane.hostagent.drivers.qmp.backend import QmpBackend, parse_qmp_sockets
+from numaplane.hostagent.drivers.registry import open_driver
+from numaplane.hostagent.settings import AgentSettings
 
 
 def test_pairs_are_parsed() -> None:
@@ -29,8 +29,10 @@ def test_settings_from_the_environment_make_a_qmp_backend() -> None:
                  "NUMAPLANE_AGENT_QMP_SOCKETS": "web-1=/run/web-1.qmp,db=/run/db.qmp"},
     )
     assert settings.qmp_sockets == ("web-1=/run/web-1.qmp", "db=/run/db.qmp")
-    backend = make_backend(settings)  # connects to nothing until asked
+    driver = open_driver(settings)  # connects to nothing until asked
+    backend = driver.backend
     assert isinstance(backend, QmpBackend)
+    assert driver.lifecycle is None and driver.mover is None and driver.balloons
     assert backend.capabilities().name == "qmp" and backend.capabilities().balloon
     assert backend.balloon("db") is not None and backend.balloon("other") is None
     backend.close()

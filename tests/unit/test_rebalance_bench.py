@@ -7,11 +7,11 @@ import json
 
 from click.testing import CliRunner
 
-from bench.cli import main
-from bench.policies import create_policy
-from bench.rebalance_bench import run_rebalancing
-from bench.rebalance_cli import policy_for
-from bench.scenario import load_scenario
+from numaplane.bench.cli import main
+from numaplane.bench.policies import create_policy
+from numaplane.bench.rebalance_bench import run_rebalancing
+from numaplane.bench.rebalance_cli import policy_for
+from numaplane.bench.scenario import load_scenario
 
 
 def test_a_burst_is_one_disturbance_that_numaplane_repairs_in_one_period() -> None:
@@ -96,8 +96,8 @@ def test_the_cli_prints_one_record_per_scenario_and_policy() -> None:
 
 
 def test_a_guest_that_grows_touches_its_new_memory_where_its_vcpus_run() -> None:
-    from bench.events import WorkloadChange
-    from common.units import GiB
+    from numaplane.bench.events import WorkloadChange
+    from numaplane.common.units import GiB
 
     scenario = load_scenario("rebalance-growth")
     grow = [e for e in scenario.events if isinstance(e, WorkloadChange) and e.at == 300]

@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from common.units import GiB
-from controller.policy.rebalance import RebalanceContext, RebalanceSettings
-from controller.policy.rebalance.manual import (
+from numaplane.common.units import GiB
+from numaplane.controller.policy.rebalance import RebalanceContext, RebalanceSettings
+from numaplane.controller.policy.rebalance.manual import (
     ManualMoveRefused,
     manual_host_move,
     manual_memory_move,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from common.units import GiB
-from controller.policy.rebalance import NumaplaneRebalancer, RebalanceContext, RebalanceSettings
-from controller.policy.types import AffinityChange, HostMove, MemoryMove
+from numaplane.common.units import GiB
+from numaplane.controller.policy.rebalance import (
+    NumaplaneRebalancer,
+    RebalanceContext,
+    RebalanceSettings,
+)
+from numaplane.controller.policy.types import AffinityChange, HostMove, MemoryMove
 from tests.unit.placement_builders import snc4, topology, two_nodes
 from tests.unit.rebalance_world import World, bare, world_vm
 

@@ -20,10 +20,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.topology import Topology
-from common.units import GiB, MiB
-from controller.policy.rebalance import NumaplaneRebalancer, RebalanceContext, RebalanceSettings
-from controller.policy.types import Action, HostMove, MemoryMove
+from numaplane.common.topology import Topology
+from numaplane.common.units import GiB, MiB
+from numaplane.controller.policy.rebalance import (
+    NumaplaneRebalancer,
+    RebalanceContext,
+    RebalanceSettings,
+)
+from numaplane.controller.policy.types import Action, HostMove, MemoryMove
 from tests.unit.placement_builders import snc4, socket_distances, topology, two_nodes
 from tests.unit.rebalance_world import World, bare, world_vm
 

@@ -13,9 +13,13 @@ from dataclasses import replace
 
 import pytest
 
-from common.units import GiB, MiB
-from controller.policy.rebalance import NumaplaneRebalancer, RebalanceContext, RebalanceSettings
-from controller.policy.types import Action, ClusterView, HostMove, MemoryMove
+from numaplane.common.units import GiB, MiB
+from numaplane.controller.policy.rebalance import (
+    NumaplaneRebalancer,
+    RebalanceContext,
+    RebalanceSettings,
+)
+from numaplane.controller.policy.types import Action, ClusterView, HostMove, MemoryMove
 from tests.unit.placement_builders import snc4
 from tests.unit.rebalance_world import World, bare, world_vm
 

@@ -1,5 +1,5 @@
-"""The untouched-memory rule (`controller/policy/rebalance/untouched.py`): a host whose
-guests have more memory to touch than it has free sends such VMs away while they have
+"""The untouched-memory rule (`controller/numaplane/controller/policy/rebalance/untouched.py`): a
+host whose guests have more memory to touch than it has free sends such VMs away while they have
 little to copy, to hosts with room for their whole guest."""
 
 from __future__ import annotations
@@ -7,9 +7,13 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.units import GiB
-from controller.policy.rebalance import NumaplaneRebalancer, RebalanceContext, RebalanceSettings
-from controller.policy.types import HostMove
+from numaplane.common.units import GiB
+from numaplane.controller.policy.rebalance import (
+    NumaplaneRebalancer,
+    RebalanceContext,
+    RebalanceSettings,
+)
+from numaplane.controller.policy.types import HostMove
 from tests.unit.placement_builders import topology
 from tests.unit.rebalance_world import World, bare, world_vm
 

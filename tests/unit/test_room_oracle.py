@@ -1,5 +1,5 @@
-"""The rebalancing oracle that respects room (`bench.room_oracle`): worked examples on real
-views, and properties of L* and D on random small clusters."""
+"""The rebalancing oracle that respects room (`numaplane.bench.room_oracle`): worked examples on
+real views, and properties of L* and D on random small clusters."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.oracle import min_bytes_to_move
-from bench.room_oracle import Limits, RoomOracle, best_locality, min_bytes
-from common.topology import NumaNode, Topology
-from common.units import GiB
-from controller.policy.types import ClusterView, HostView, VmView
+from numaplane.bench.oracle import min_bytes_to_move
+from numaplane.bench.room_oracle import Limits, RoomOracle, best_locality, min_bytes
+from numaplane.common.topology import NumaNode, Topology
+from numaplane.common.units import GiB
+from numaplane.controller.policy.types import ClusterView, HostView, VmView
 from tests.unit.placement_builders import cluster, host, two_nodes, vm
 
 

@@ -1,4 +1,4 @@
-"""Scenario files: the issue's example parses; every impossible thing names its line."""
+"""Scenario files: bench/README's example parses; every impossible thing names its line."""
 
 from __future__ import annotations
 
@@ -6,10 +6,15 @@ import textwrap
 
 import pytest
 
-from bench.events import CreateVms, DeleteVm, WorkloadChange
-from bench.scenario import ScenarioError, bundled_scenarios, load_scenario, parse_scenario
-from bench.timeline import timeline
-from common.units import GiB
+from numaplane.bench.events import CreateVms, DeleteVm, WorkloadChange
+from numaplane.bench.scenario import (
+    ScenarioError,
+    bundled_scenarios,
+    load_scenario,
+    parse_scenario,
+)
+from numaplane.bench.timeline import timeline
+from numaplane.common.units import GiB
 
 EXAMPLE = """\
 name: xen-kernbench-8

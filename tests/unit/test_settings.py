@@ -1,6 +1,6 @@
 """Settings: defaults < TOML file < environment < flags, with errors that name the source.
 
-The controller and the agent load their settings the same way (common.settings); these
+The controller and the agent load their settings the same way (numaplane.common.settings); these
 tests drive load_settings with the real settings classes, a real TOML file and an
 explicit environment mapping (never the process environment).
 """
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from common.settings import SettingsError, field_docs, load_settings
-from controller.settings import ControllerSettings
-from controller.store.settings import EtcdSettings
-from hostagent.settings import AgentSettings
+from numaplane.common.settings import SettingsError, field_docs, load_settings
+from numaplane.controller.settings import ControllerSettings
+from numaplane.controller.store.settings import EtcdSettings
+from numaplane.hostagent.settings import AgentSettings
 
 CTL = "NUMAPLANE_CONTROLLER_"
 AGENT = "NUMAPLANE_AGENT_"

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.units import GiB, MiB
-from hostagent.backends.sim import (
+from numaplane.common.units import GiB, MiB
+from numaplane.hostagent.drivers.sim import (
     MemoryBinding,
     SimBackend,
     SimError,

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import pytest
-from numaplane.v1 import link_pb2
 
-from common.units import GiB
-from hostagent.applied_log import AppliedLog
-from hostagent.backends.lifecycle import NoRoomError, VmStart
-from hostagent.backends.sim import SimBackend, SimHost, SimHostSpec, SimNodeSpec
-from hostagent.backends.sim_lifecycle import SimLifecycle
-from hostagent.executor import Executor
-from hostagent.vm_handlers import register_vm_handlers, vm_lifecycle
+from numaplane.common.units import GiB
+from numaplane.hostagent.commands.applied_log import AppliedLog
+from numaplane.hostagent.commands.executor import Executor
+from numaplane.hostagent.commands.vm import register_vm_handlers
+from numaplane.hostagent.drivers.contract import NoRoomError, VmStart
+from numaplane.hostagent.drivers.sim import SimBackend, SimHost, SimHostSpec, SimNodeSpec
+from numaplane.hostagent.drivers.sim.driver import sim_driver
+from numaplane.hostagent.drivers.sim.lifecycle import SimLifecycle
+from numaplane.v1 import link_pb2
 
 
 def _backend() -> SimBackend:
@@ -57,7 +58,7 @@ def test_start_and_stop_are_idempotent() -> None:
 
 async def test_handlers_registered_for_the_sim_backend() -> None:
     backend = _backend()
-    lifecycle = vm_lifecycle(backend)
+    lifecycle = sim_driver(backend).lifecycle
     assert lifecycle is not None
     asked: list[int] = []
     executor = Executor(AppliedLog(None), lambda: asked.append(1))

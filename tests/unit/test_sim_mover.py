@@ -11,17 +11,22 @@ import threading
 
 import pytest
 
-from common.units import GiB, MiB
-from hostagent.backends.sim import (
+from numaplane.common.units import GiB, MiB
+from numaplane.hostagent.drivers.contract import (
+    LiveMigration,
+    MemoryMigration,
+    MoveCancelled,
+    MoveError,
+)
+from numaplane.hostagent.drivers.sim import (
     MemoryBinding,
     SimBackend,
     SimHost,
     SimHostSpec,
     SimNodeSpec,
 )
-from hostagent.migration.contract import LiveMigration, MemoryMigration, MoveCancelled, MoveError
-from hostagent.migration.sim_fabric import SimFabric
-from hostagent.migration.sim_mover import SimMover
+from numaplane.hostagent.drivers.sim.fabric import SimFabric
+from numaplane.hostagent.drivers.sim.mover import SimMover
 
 
 class Ticking:

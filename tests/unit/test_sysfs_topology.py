@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from hostagent.collectors.cpulist import parse_cpulist
-from hostagent.collectors.host_files import HostFileError
-from hostagent.collectors.meminfo import parse_meminfo
-from hostagent.collectors.sysfs_topology import (
+from numaplane.hostagent.collectors.cpulist import parse_cpulist
+from numaplane.hostagent.collectors.host_files import HostFileError
+from numaplane.hostagent.collectors.meminfo import parse_meminfo
+from numaplane.hostagent.collectors.sysfs_topology import (
     read_free_by_node,
     read_node_states,
     read_online_cpus,

@@ -7,10 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from hostagent.collectors.process_threads import TaskStat
-from hostagent.collectors.qemu_cmdline import qemu_guest_name, split_qemu_opts
-from hostagent.collectors.vcpu_threads import select_vcpu_threads
-from hostagent.collectors.vm_processes import VmProcess, discover_vm_processes, read_cmdline
+from numaplane.hostagent.collectors.process_threads import TaskStat
+from numaplane.hostagent.collectors.qemu_cmdline import qemu_guest_name, split_qemu_opts
+from numaplane.hostagent.collectors.vcpu_threads import select_vcpu_threads
+from numaplane.hostagent.collectors.vm_processes import (
+    VmProcess,
+    discover_vm_processes,
+    read_cmdline,
+)
 from tests.fixtures.sysfs_trees import ProcessSpec, ThreadSpec, qemu_process, write_process
 
 

@@ -1,17 +1,23 @@
-"""CreateVm validation (controller.vm_validation): the spec stored, and the first problem."""
+"""CreateVm validation (numaplane.controller.placement.validation): the spec stored, and the first
+problem."""
 
 from __future__ import annotations
 
 import pytest
 from google.protobuf.message import Message
-from numaplane.v1 import admin_pb2, state_pb2, types_pb2
 
-from common.units import GiB
-from controller import keyspace
-from controller.cluster_snapshot import ClusterSnapshot, snapshot_from_kvs
-from controller.state import encode
-from controller.store.contract import KV
-from controller.vm_validation import DEFAULT_SHARES, Refusal, VmRequestError, validate_create
+from numaplane.common.units import GiB
+from numaplane.controller.placement.validation import (
+    DEFAULT_SHARES,
+    Refusal,
+    VmRequestError,
+    validate_create,
+)
+from numaplane.controller.state import keyspace
+from numaplane.controller.state.codec import encode
+from numaplane.controller.state.snapshot import ClusterSnapshot, snapshot_from_kvs
+from numaplane.controller.store.contract import KV
+from numaplane.v1 import admin_pb2, state_pb2, types_pb2
 
 
 def _kv(key: str, msg: Message) -> KV:

@@ -173,7 +173,7 @@ class AdminServicer:
         raise NotImplementedError('Method not implemented!')
 
     def CreateVm(self, request, context):
-        """VMs (placement issue): create/delete record intent; the leader places and acts.
+        """VMs: create/delete record intent; the leader places and acts.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -198,7 +198,7 @@ class AdminServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SetBalloon(self, request, context):
-        """Balloons (balloon issue).
+        """Balloons.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -230,7 +230,7 @@ class AdminServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Rebalance(self, request, context):
-        """Rebalancing (rebalancing issue).
+        """Rebalancing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

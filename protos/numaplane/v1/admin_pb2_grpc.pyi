@@ -43,19 +43,19 @@ class AdminStub:
     """Records a request for a command; the leader journals and sends it."""
     GetCommand: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetCommandRequest, _admin_pb2.CommandRecord]
     CreateVm: _grpc.UnaryUnaryMultiCallable[_admin_pb2.CreateVmRequest, _admin_pb2.VmIntentResponse]
-    """VMs (placement issue): create/delete record intent; the leader places and acts."""
+    """VMs: create/delete record intent; the leader places and acts."""
     DeleteVm: _grpc.UnaryUnaryMultiCallable[_admin_pb2.DeleteVmRequest, _admin_pb2.VmIntentResponse]
     ExplainVm: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ExplainVmRequest, _admin_pb2.ExplainVmResponse]
     SetHostSchedule: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetHostScheduleRequest, _admin_pb2.HostScheduleResponse]
     SetBalloon: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetBalloonRequest, _admin_pb2.VmIntentResponse]
-    """Balloons (balloon issue)."""
+    """Balloons."""
     ListBalloons: _grpc.UnaryUnaryMultiCallable[_admin_pb2.ListBalloonsRequest, _admin_pb2.ListBalloonsResponse]
     SetBalloonAuto: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetBalloonAutoRequest, _admin_pb2.SetBalloonAutoResponse]
     GetPolicy: _grpc.UnaryUnaryMultiCallable[_admin_pb2.GetPolicyRequest, _admin_pb2.PolicyResponse]
     """Cluster policy knobs."""
     SetPolicy: _grpc.UnaryUnaryMultiCallable[_admin_pb2.SetPolicyRequest, _admin_pb2.PolicyResponse]
     Rebalance: _grpc.UnaryUnaryMultiCallable[_admin_pb2.RebalanceRequest, _admin_pb2.RebalanceResponse]
-    """Rebalancing (rebalancing issue)."""
+    """Rebalancing."""
     MigrateVm: _grpc.UnaryUnaryMultiCallable[_admin_pb2.MigrateVmRequest, _admin_pb2.VmIntentResponse]
 
 @_typing.type_check_only
@@ -70,19 +70,19 @@ class AdminAsyncStub(AdminStub):
     """Records a request for a command; the leader journals and sends it."""
     GetCommand: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetCommandRequest, _admin_pb2.CommandRecord]  # type: ignore[assignment]
     CreateVm: _aio.UnaryUnaryMultiCallable[_admin_pb2.CreateVmRequest, _admin_pb2.VmIntentResponse]  # type: ignore[assignment]
-    """VMs (placement issue): create/delete record intent; the leader places and acts."""
+    """VMs: create/delete record intent; the leader places and acts."""
     DeleteVm: _aio.UnaryUnaryMultiCallable[_admin_pb2.DeleteVmRequest, _admin_pb2.VmIntentResponse]  # type: ignore[assignment]
     ExplainVm: _aio.UnaryUnaryMultiCallable[_admin_pb2.ExplainVmRequest, _admin_pb2.ExplainVmResponse]  # type: ignore[assignment]
     SetHostSchedule: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetHostScheduleRequest, _admin_pb2.HostScheduleResponse]  # type: ignore[assignment]
     SetBalloon: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetBalloonRequest, _admin_pb2.VmIntentResponse]  # type: ignore[assignment]
-    """Balloons (balloon issue)."""
+    """Balloons."""
     ListBalloons: _aio.UnaryUnaryMultiCallable[_admin_pb2.ListBalloonsRequest, _admin_pb2.ListBalloonsResponse]  # type: ignore[assignment]
     SetBalloonAuto: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetBalloonAutoRequest, _admin_pb2.SetBalloonAutoResponse]  # type: ignore[assignment]
     GetPolicy: _aio.UnaryUnaryMultiCallable[_admin_pb2.GetPolicyRequest, _admin_pb2.PolicyResponse]  # type: ignore[assignment]
     """Cluster policy knobs."""
     SetPolicy: _aio.UnaryUnaryMultiCallable[_admin_pb2.SetPolicyRequest, _admin_pb2.PolicyResponse]  # type: ignore[assignment]
     Rebalance: _aio.UnaryUnaryMultiCallable[_admin_pb2.RebalanceRequest, _admin_pb2.RebalanceResponse]  # type: ignore[assignment]
-    """Rebalancing (rebalancing issue)."""
+    """Rebalancing."""
     MigrateVm: _aio.UnaryUnaryMultiCallable[_admin_pb2.MigrateVmRequest, _admin_pb2.VmIntentResponse]  # type: ignore[assignment]
 
 class AdminServicer(metaclass=_abc_1.ABCMeta):
@@ -142,7 +142,7 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.CreateVmRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.VmIntentResponse, _abc.Awaitable[_admin_pb2.VmIntentResponse]]:
-        """VMs (placement issue): create/delete record intent; the leader places and acts."""
+        """VMs: create/delete record intent; the leader places and acts."""
 
     @_abc_1.abstractmethod
     def DeleteVm(
@@ -171,7 +171,7 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.SetBalloonRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.VmIntentResponse, _abc.Awaitable[_admin_pb2.VmIntentResponse]]:
-        """Balloons (balloon issue)."""
+        """Balloons."""
 
     @_abc_1.abstractmethod
     def ListBalloons(
@@ -208,7 +208,7 @@ class AdminServicer(metaclass=_abc_1.ABCMeta):
         request: _admin_pb2.RebalanceRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_admin_pb2.RebalanceResponse, _abc.Awaitable[_admin_pb2.RebalanceResponse]]:
-        """Rebalancing (rebalancing issue)."""
+        """Rebalancing."""
 
     @_abc_1.abstractmethod
     def MigrateVm(

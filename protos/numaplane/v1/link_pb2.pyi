@@ -131,7 +131,7 @@ Global___ReportNow: _TypeAlias = ReportNow  # noqa: Y015
 
 @_typing.final
 class StartVm(_message.Message):
-    """Start a VM bound to nodes and CPUs (placement issue)."""
+    """Start a VM bound to nodes and CPUs."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -199,7 +199,7 @@ Global___StopVm: _TypeAlias = StopVm  # noqa: Y015
 
 @_typing.final
 class SetBalloon(_message.Message):
-    """Set a VM's balloon target (balloon issue)."""
+    """Set a VM's balloon target."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -223,7 +223,7 @@ Global___SetBalloon: _TypeAlias = SetBalloon  # noqa: Y015
 
 @_typing.final
 class MigrateMemory(_message.Message):
-    """Move a VM's memory to a node set, at most rate_mib_s (rebalancing issue)."""
+    """Move a VM's memory to a node set, at most rate_mib_s."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -279,7 +279,7 @@ Global___SetVcpuAffinity: _TypeAlias = SetVcpuAffinity  # noqa: Y015
 
 @_typing.final
 class LiveMigrate(_message.Message):
-    """Move a VM to another host (rebalancing issue)."""
+    """Move a VM to another host."""
 
     DESCRIPTOR: _descriptor.Descriptor
 

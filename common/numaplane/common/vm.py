@@ -1,0 +1,95 @@
+"""What an agent observes about a VM and a host, as plain immutable data.
+
+These are the agent's words about the world; the controller turns them into
+protobuf on the wire and JSON in etcd, and its policies read them back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from numaplane.common.locality import locality
+from numaplane.common.topology import Topology
+
+
+@dataclass(frozen=True)
+class BalloonCapabilities:
+    """What a VM's balloon can do beyond moving to a target (all False: a bare balloon)."""
+
+    guest_stats: bool = False
+    """The guest reports its own memory figures through the balloon (virtio stats queue)."""
+    deflate_on_oom: bool = False
+    """The guest deflates the balloon itself rather than run out of memory."""
+    free_page_reporting: bool = False
+    """The guest hands free pages back to the host on its own, without a target."""
+
+
+@dataclass(frozen=True)
+class GuestMemoryStats:
+    """The guest's own view of its memory, as its balloon driver reports it.
+
+    Names follow libvirt's memory statistics, which every driver maps onto, so that one
+    policy reads one vocabulary. None: the guest does not report that figure.
+    """
+
+    free_bytes: int | None = None
+    """Memory the guest leaves unused (its MemFree; libvirt "unused")."""
+    available_bytes: int | None = None
+    """Memory the guest sees as its total (its MemTotal; libvirt "available")."""
+    usable_bytes: int | None = None
+    """Memory the guest could give up without swapping (its MemAvailable; libvirt "usable")."""
+    swap_in_bytes: int | None = None
+    """Bytes read back from the guest's swap since it booted."""
+    swap_out_bytes: int | None = None
+    """Bytes written out to the guest's swap since it booted."""
+
+
+@dataclass(frozen=True)
+class BalloonState:
+    """One VM's balloon as its driver last read it, whatever the hypervisor."""
+
+    target_bytes: int
+    """Memory the guest is asked to have (the driver's last target; the current size until
+    it sets one)."""
+    actual_bytes: int
+    """Memory the guest has now: its maximum minus what the balloon holds."""
+    driver: str = ""
+    """libvirt | qmp | sim ("" from code that predates drivers)."""
+    capabilities: BalloonCapabilities = BalloonCapabilities()
+    guest: GuestMemoryStats | None = None
+    """None when the guest reports no statistics (no driver loaded, stats off)."""
+    max_bytes: int = 0
+    """The VM's maximum memory: the size with the balloon fully deflated (0: unknown)."""
+    updated_at: float = 0.0
+    """When the driver read the balloon (seconds since the epoch; 0: unknown)."""
+
+
+@dataclass(frozen=True)
+class VmObservation:
+    id: str
+    """Stable on its host (libvirt uuid, pid, sim id)."""
+    name: str
+    """Cluster-wide name."""
+    vcpus: int
+    memory_bytes: int
+    memory_by_node: Mapping[int, int]
+    allowed_cpus: tuple[int, ...]
+    """Union of the vCPUs' affinity masks."""
+    running_cpus: tuple[int, ...]
+    """The CPU each vCPU last ran on, one entry per vCPU."""
+    balloon: BalloonState | None = None
+    state: str = "running"
+
+    def locality(self, topology: Topology) -> float:
+        return locality(self.memory_by_node, topology.nodes_of_cpus(self.running_cpus))
+
+
+@dataclass(frozen=True)
+class HostObservation:
+    """One report's worth of a host: free memory per node and every VM."""
+
+    free_by_node: Mapping[int, int]
+    vms: tuple[VmObservation, ...] = ()
+    observed_at: float = 0.0
+    extra: Mapping[str, str] = field(default_factory=dict)

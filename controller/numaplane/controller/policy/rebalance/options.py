@@ -1,0 +1,259 @@
+"""The move that would fix one VM, with what it costs and what it buys.
+
+Locality (a VM under the threshold), in this order:
+
+1. **Memory follows bound vCPUs.** A VM whose vCPUs are bound to some nodes keeps that
+   binding — it is the operator's or the placement's decision (CPU capacity was reserved
+   there, or the pin isolates the VM) — and its memory moves onto the nodes of that
+   binding where its vCPUs run, if they have room (the vCPUs are then bound to those
+   nodes: within the binding, never outside it).
+2. **The compact home.** Otherwise (unbound, or its bound nodes are full) the VM moves,
+   memory and vCPUs, to the fewest nearest nodes with room for both (`node_choice`) —
+   if they are no more nodes than its size needs (more would only spread it). When its
+   memory is already there this is a vCPU re-binding and moves no byte.
+3. **vCPUs follow memory.** A bound VM whose nodes are full and that fits nowhere else
+   as a whole gets its vCPUs re-bound to the nodes holding most of its memory, if they
+   have CPU room and are no more nodes than the VM needs: spreading its vCPUs over
+   more nodes would raise the locality figure while each vCPU still reached most of
+   the memory remotely.
+   Before giving up on a bound VM whose node is full, a smaller VM on that node that
+   has a compact home elsewhere may move there first to make room (`make_room_move`);
+   the next step of the pass then moves the first VM's memory home.
+4. **Pin where it runs.** An unbound VM that fits nowhere as a whole moves its memory to
+   the nodes its vCPUs ran on, and is bound there (no CPU load moves).
+
+Compaction (a VM spread over more nodes than its size needs, e.g. an unbound VM the
+scheduler spread): it moves to its compact home when that raises its *access* locality
+— the share of memory on each vCPU's own node — by at least `min_gain`. Its locality
+figure is often already 1.0 (memory and vCPUs on the same two nodes), but each vCPU
+reaches half of the memory remotely, and the room it frees on the other node is what
+lets the next VM that grows be local.
+
+CPU balance (a node above its vCPU limit): a VM loading that node moves to the compact
+home elsewhere that keeps every node within its limit.
+
+No option takes a node above its CPU limit or past its memory headroom, and after any of
+them the VM's locality is at least what it was: 1 and 2 leave all its memory on its
+vCPUs' nodes, 3 and 4 are taken only when they raise it. Each carries its reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from numaplane.common.units import format_size
+from numaplane.controller.policy.rebalance.host_model import HostModel, VmState
+from numaplane.controller.policy.rebalance.node_choice import (
+    compact_home,
+    cpu_room_for,
+    memory_nodes,
+    needed_nodes,
+)
+from numaplane.controller.policy.rebalance.settings import RebalanceSettings
+
+Kind = Literal["memory", "affinity"]
+
+
+@dataclass(frozen=True)
+class Move:
+    vm: str
+    kind: Kind
+    to_nodes: tuple[int, ...]
+    bytes: int
+    """Memory to copy (0 for a vCPU re-binding)."""
+    gain: float
+    """What it buys: bytes made local (locality), or vCPUs taken off an overloaded node."""
+    reason: str
+
+    @property
+    def gain_per_byte(self) -> float:
+        return float("inf") if self.bytes == 0 else self.gain / self.bytes
+
+
+def follow_move(model: HostModel, vm: VmState, s: RebalanceSettings) -> Move | None:
+    """Memory of a bound VM moving to the nodes where its bound vCPUs run, or None.
+
+    The one move that changes no binding — its vCPUs run on every node they are bound
+    to, and those are the targets: it only ever raises the VM's locality towards 1.0 on
+    the nodes it is already bound to, so it cannot ping-pong, and a VM in its cool-down
+    may take it (a re-binding one pass, its memory following once room appears later,
+    is one repair, not an oscillation).
+    """
+    if vm.resident == 0 or vm.locality >= s.locality_threshold:
+        return None
+    return _to_bound_vcpus(model, vm, s, keep_binding=True)
+
+
+def _to_bound_vcpus(
+    model: HostModel, vm: VmState, s: RebalanceSettings, *, keep_binding: bool
+) -> Move | None:
+    """Move a bound VM's memory to the nodes of its bound vCPUs that it runs on (vCPUs
+    re-bound to them too, which narrows the binding unless `keep_binding` forbids it)."""
+    if not vm.bound:
+        return None
+    resident = vm.resident
+    before = vm.local_bytes(vm.running)
+    bound = tuple(sorted(n for n in vm.running & vm.view.cpu_nodes if model.is_target(n)))
+    if keep_binding and frozenset(bound) != vm.view.cpu_nodes:
+        return None
+    cost = vm.outside(bound)
+    if not bound or cost <= 0 or not model.fits(vm, bound):
+        return None
+    if resident - before < s.min_gain * resident:
+        return None
+    return Move(
+        vm.name, "memory", bound, cost, resident - before,
+        f"locality {vm.locality:.0%} < {s.locality_threshold:.0%}: move "
+        f"{format_size(cost)} of {vm.name} to nodes {_ids(bound)}, where its bound vCPUs run",
+    )  # fmt: skip
+
+
+def locality_move(model: HostModel, vm: VmState, s: RebalanceSettings) -> Move | None:
+    """The move that makes `vm` local, or None (local enough, or nowhere to go)."""
+    resident = vm.resident
+    if resident == 0 or vm.locality >= s.locality_threshold:
+        return None
+    before = vm.local_bytes(vm.running)
+    why = f"locality {vm.locality:.0%} < {s.locality_threshold:.0%}"
+
+    def worth(after: int) -> bool:
+        return after - before >= s.min_gain * resident
+
+    follow = _to_bound_vcpus(model, vm, s, keep_binding=False)
+    if follow is not None:
+        return follow
+    home = compact_home(model, vm)
+    if home is not None and len(home) > needed_nodes(model, vm) and not s.allow_spread:
+        home = None  # no room for it as compact as it could be: spreading it is no fix
+    if home is not None and worth(resident):
+        cost = vm.outside(home)
+        if cost == 0:
+            return Move(
+                vm.name, "affinity", home, 0, resident - before,
+                f"{why}: its memory is on nodes {_ids(home)}, which have CPU room: "
+                f"bind its {vm.vcpus} vCPUs there",
+            )  # fmt: skip
+        return Move(
+            vm.name, "memory", home, cost, resident - before,
+            f"{why}: move {vm.name} ({format_size(resident)}, {vm.vcpus} vCPUs) to nodes "
+            f"{_ids(home)}, the fewest nearest with room; {format_size(cost)} to copy",
+        )  # fmt: skip
+    if vm.bound:
+        held = memory_nodes(model, vm, s.locality_threshold)
+        after = vm.local_bytes(n for n in held if model.nodes[n].cpus > 0)
+        compact = len(held) <= needed_nodes(model, vm) or s.allow_spread
+        if (
+            compact
+            and held != tuple(sorted(vm.running))
+            and cpu_room_for(model, vm, held)
+            and worth(after)
+        ):
+            return Move(
+                vm.name, "affinity", held, 0, after - before,
+                f"{why}: its bound nodes have no room for its memory; re-bind its vCPUs to "
+                f"nodes {_ids(held)}, which hold {after / resident:.0%} of it",
+            )  # fmt: skip
+        return None
+    running = tuple(sorted(n for n in vm.running if model.is_target(n)))
+    cost = vm.outside(running)
+    if running and cost > 0 and model.fits(vm, running) and worth(resident):
+        return Move(
+            vm.name, "memory", running, cost, resident - before,
+            f"{why}: no node set holds all of {vm.name}; move {format_size(cost)} to nodes "
+            f"{_ids(running)}, where its vCPUs run, and bind it there",
+        )  # fmt: skip
+    return None
+
+
+def make_room_move(
+    model: HostModel, vm: VmState, movable: set[str], s: RebalanceSettings
+) -> Move | None:
+    """Move another VM off the single node where `vm`'s bound vCPUs run, so that `vm`'s
+    memory fits there; None when option 1 needs no room made, or no VM can leave."""
+    resident = vm.resident
+    if not vm.bound or resident == 0 or vm.locality >= s.locality_threshold:
+        return None
+    home = [n for n in vm.running & vm.view.cpu_nodes if model.is_target(n)]
+    if len(home) != 1:
+        return None
+    node = home[0]
+    shortfall = vm.outside(home) - model.slack(node)
+    gain = resident - vm.local_bytes(vm.running)
+    if shortfall <= 0 or gain < s.min_gain * resident:
+        return None
+    others = sorted(
+        (o for o in model.vms.values() if o is not vm and o.name in movable and not o.moved),
+        key=lambda o: (o.resident, o.name),
+    )
+    for other in others:
+        if other.memory.get(node, 0) < shortfall:
+            continue
+        target = compact_home(model, other, exclude=frozenset({node}))
+        if target is None or len(target) > needed_nodes(model, other):
+            continue
+        cost = other.outside(target)
+        return Move(
+            other.name, "memory", target, cost, gain,
+            f"make room on node {node} for {vm.name} (locality {vm.locality:.0%}): move "
+            f"{other.name} to nodes {_ids(target)}, {format_size(cost)} to copy",
+        )  # fmt: skip
+    return None
+
+
+def compaction_move(model: HostModel, vm: VmState, s: RebalanceSettings) -> Move | None:
+    """Bring a VM spread over more nodes than it needs onto its compact home."""
+    running = [n for n in vm.running if model.is_target(n)]
+    resident = vm.resident
+    if resident == 0 or len(running) <= needed_nodes(model, vm):
+        return None
+    home = compact_home(model, vm)
+    if home is None or len(home) >= len(running):
+        return None
+    before = access_locality(vm.memory, running)
+    gain = resident * (1.0 / len(home) - before)
+    if gain < s.min_gain * resident:
+        return None
+    cost = vm.outside(home)
+    why = (
+        f"{vm.name} is spread over nodes {_ids(tuple(sorted(running)))} "
+        f"(access locality {before:.0%}) but fits on {len(home)}"
+    )
+    if cost == 0:
+        bind = f"bind its {vm.vcpus} vCPUs to nodes {_ids(home)}, which hold its memory"
+        return Move(vm.name, "affinity", home, 0, gain, f"{why}: {bind}")
+    move = f"move it to nodes {_ids(home)}; {format_size(cost)} to copy"
+    return Move(vm.name, "memory", home, cost, gain, f"{why}: {move}")
+
+
+def access_locality(memory: dict[int, int], running: list[int]) -> float:
+    """Share of accesses a vCPU makes to its own node, vCPUs spread evenly over `running`."""
+    total = sum(memory.values())
+    if total <= 0 or not running:
+        return 1.0 if total <= 0 else 0.0
+    return sum(memory.get(n, 0) for n in running) / (total * len(running))
+
+
+def balance_move(model: HostModel, vm: VmState, node: int, s: RebalanceSettings) -> Move | None:
+    """Move `vm` off the overloaded `node` to nodes with CPU room; None if none has."""
+    share = vm.load_on(node)
+    if share <= 0:
+        return None
+    home = compact_home(model, vm, exclude=frozenset({node}))
+    if home is None:
+        return None
+    relief = min(share, model.overload(node, s.balance_tolerance))
+    if relief <= 0:
+        return None
+    cost = vm.outside(home)
+    n = model.nodes[node]
+    return Move(
+        vm.name, "affinity" if cost == 0 else "memory", home, cost, relief,
+        f"node {node} carries {n.load:.1f} vCPUs on {n.cpus} CPUs (limit "
+        f"{s.cpu_overcommit:g} per CPU): move {vm.name} ({vm.vcpus} vCPUs) to nodes "
+        f"{_ids(home)}" + (f", {format_size(cost)} to copy" if cost else ""),
+    )  # fmt: skip
+
+
+def _ids(nodes: tuple[int, ...]) -> str:
+    return ",".join(str(n) for n in nodes)

@@ -1,6 +1,0 @@
-"""The leader's rebalancing: inputs read from etcd, the pure rebalancer
-(`controller.policy.rebalance`), and its moves journaled as commands (issue 6).
-
-`loop.RebalanceLoop` is one of `Reconciler.loops`; `admin.RebalanceAdmin` serves the
-Rebalance and MigrateVm RPCs (reads and intent only).
-"""
