@@ -8,8 +8,7 @@ reconfigure etcd take a private process (`private_etcd`) instead.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -17,15 +16,9 @@ import pytest
 from numaplane.controller.store.embedded_etcd import EmbeddedEtcd
 from numaplane.controller.store.etcd import EtcdStore
 from numaplane.controller.store.settings import EtcdSettings
-
-StoreFactory = Callable[..., Awaitable[EtcdStore]]
-EtcdFactory = Callable[..., EmbeddedEtcd]
+from tests.support.etcd import EtcdFactory, StoreFactory, unique_namespace
 
 _GRPC_SETTLE_S = 2.0
-
-
-def unique_namespace() -> str:
-    return f"/test-{uuid.uuid4().hex}"
 
 
 @pytest.fixture(scope="session")

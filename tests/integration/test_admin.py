@@ -26,7 +26,7 @@ from numaplane.v1.admin_pb2 import (
 )
 from numaplane.v1.link_pb2 import Command, Ping
 from numaplane.v1.state_pb2 import CommandRequest, JournalEntry
-from tests.integration.admin_cluster import (
+from tests.support.admin_cluster import (
     AdminServer,
     Cluster,
     add_host,

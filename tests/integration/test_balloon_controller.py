@@ -28,7 +28,7 @@ from numaplane.controller.store.etcd import EtcdStore
 from numaplane.hostagent.drivers.sim import SimBackend, SimHost
 from numaplane.hostagent.drivers.sim.spec import SimHostSpec, SimNodeSpec
 from numaplane.v1 import state_pb2
-from tests.integration.admin_cluster import put_vm, vm_status
+from tests.support.admin_cluster import put_vm, vm_status
 from tests.support.cluster import (
     Controller,
     Running,

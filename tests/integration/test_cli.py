@@ -26,7 +26,7 @@ from numaplane.controller.state.codec import decode, encode
 from numaplane.controller.store import ClusterStore
 from numaplane.v1.link_pb2 import Command, Ping
 from numaplane.v1.state_pb2 import CommandRequest, JournalEntry
-from tests.integration.admin_cluster import (
+from tests.support.admin_cluster import (
     Cluster,
     build_cluster,
     eventually,

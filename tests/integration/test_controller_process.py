@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from numaplane.controller.store.embedded_etcd import EmbeddedEtcd, free_port
-from tests.integration.conftest import unique_namespace
+from tests.support.etcd import unique_namespace
 
 pytestmark = pytest.mark.integration
 

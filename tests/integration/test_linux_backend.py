@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +14,8 @@ from numaplane.common.vm import HostObservation, VmObservation
 from numaplane.hostagent.collectors.process_threads import StatusAffinity, parse_task_stat
 from numaplane.hostagent.drivers.contract import BackendError
 from numaplane.hostagent.drivers.linux.backend import LinuxBackend
-from tests.fixtures.sysfs_trees import (
+from tests.support.fake_qemu import FAKE_QEMU, STAND_IN, start, stop
+from tests.support.sysfs_trees import (
     QEMU_NUMA_MAPS_BYTES,
     TWO_NODE,
     MachineTree,
@@ -27,6 +26,8 @@ from tests.fixtures.sysfs_trees import (
     write_machine,
     write_process,
 )
+
+pytestmark = pytest.mark.integration
 
 MiB = 1 << 20
 
@@ -168,55 +169,6 @@ def test_fixture_stat_lines_put_the_cpu_in_field_39() -> None:
 
 
 # --- real processes -------------------------------------------------------------------------
-
-STAND_IN = """
-import sys
-data = bytearray(64 << 20)
-data[::4096] = b"\\1" * len(range(0, len(data), 4096))
-print("ready", flush=True)
-sys.stdin.read()
-"""
-
-FAKE_QEMU = """
-import ctypes, os, sys, threading
-prctl = ctypes.CDLL(None, use_errno=True).prctl
-PR_SET_NAME = 15
-prctl(PR_SET_NAME, os.environ["FAKE_COMM"].encode(), 0, 0, 0)
-cpus = [int(c) for c in os.environ["FAKE_VCPU_CPUS"].split(",")]
-data = bytearray(32 << 20)
-data[::4096] = b"\\1" * len(range(0, len(data), 4096))
-barrier = threading.Barrier(len(cpus) + 1)
-
-def vcpu(n, cpu):
-    prctl(PR_SET_NAME, f"CPU {n}/KVM".encode(), 0, 0, 0)
-    os.sched_setaffinity(0, {cpu})
-    barrier.wait()
-    threading.Event().wait()
-
-for n, cpu in enumerate(cpus):
-    threading.Thread(target=vcpu, args=(n, cpu), daemon=True).start()
-barrier.wait()
-print("ready", flush=True)
-sys.stdin.read()
-"""
-
-
-def start(code: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    child = subprocess.Popen(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    assert child.stdout is not None
-    assert child.stdout.readline() == "ready\n"
-    return child
-
-
-def stop(child: subprocess.Popen[str]) -> None:
-    child.kill()
-    child.communicate()
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ from numaplane.controller.store.etcd import EtcdStore
 from numaplane.v1 import admin_pb2, link_pb2
 from numaplane.v1.state_pb2 import CommandRequest, HostInfo, HostStatus, VmPlacement
 from numaplane.v1.types_pb2 import NodeFree
-from tests.integration.admin_cluster import add_host, topology, vm_status
+from tests.support.admin_cluster import add_host, topology, vm_status
 
 pytestmark = pytest.mark.integration
 
