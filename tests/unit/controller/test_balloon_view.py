@@ -7,7 +7,8 @@ import grpc
 import pytest
 
 from numaplane.common.units import GiB, MiB
-from numaplane.controller.balloon.admin import Refused, check_target
+from numaplane.controller.admin.refused import Refused
+from numaplane.controller.balloon.admin import check_target
 from numaplane.controller.balloon.inputs import (
     VmBalloon,
     balloon_hosts,

@@ -35,8 +35,10 @@ from numaplane.controller.admin.commands import (
 )
 from numaplane.controller.admin.events import SYNCED, Clock, EventTranslator
 from numaplane.controller.admin.messages import host_message, vm_message
+from numaplane.controller.admin.policy import PolicyAdmin
 from numaplane.controller.admin.records import group_hosts, vm_statuses, vms_by_host
-from numaplane.controller.balloon.admin import BalloonAdmin, Refused
+from numaplane.controller.admin.refused import Refused
+from numaplane.controller.balloon.admin import BalloonAdmin
 from numaplane.controller.placement.admin import VmAdmin, placement_reason, unobserved_vms
 from numaplane.controller.placement.validation import Refusal, VmRequestError
 from numaplane.controller.rebalance.admin import RebalanceAdmin
@@ -98,6 +100,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
         self._clock = clock
         self._watchers = 0
         self._balloons = BalloonAdmin(store, clock=clock)
+        self._policy = PolicyAdmin(store)
         self._vms = VmAdmin(store, clock=clock)
         self._rebalance = RebalanceAdmin(store, clock=clock)
 
@@ -227,7 +230,7 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
             entry = await find_entry(self._store, stored)
         return command_record(stored, entry)
 
-    # -- balloons and cluster policy (numaplane.controller.balloon.admin) ---------
+    # -- balloons (numaplane.controller.balloon.admin) and the cluster policy (.policy) --
 
     async def SetBalloon(self, request: SetBalloonRequest, context: Context) -> VmIntentResponse:
         async with _store_errors(context), _refused(context):
@@ -251,11 +254,11 @@ class AdminServicer(admin_pb2_grpc.AdminServicer):
 
     async def GetPolicy(self, request: GetPolicyRequest, context: Context) -> PolicyResponse:
         async with _store_errors(context), _refused(context):
-            return await self._balloons.get_policy()
+            return await self._policy.get_policy()
 
     async def SetPolicy(self, request: SetPolicyRequest, context: Context) -> PolicyResponse:
         async with _store_errors(context), _refused(context):
-            response = await self._balloons.set_policy(dict(request.values))
+            response = await self._policy.set_policy(dict(request.values))
         log.info("policy changed: %s", ", ".join(f"{k}={v}" for k, v in request.values.items()))
         return response
 

@@ -1,62 +1,35 @@
-"""The admin API's balloon and policy methods: validate, then record intent.
+"""The admin API's balloon methods: validate, then record intent.
 
 Thin like the rest of the admin servicer: nothing here talks to an agent. `set_balloon`
 checks the target against the VM's bounds and driver, then writes the operator's target
 (the leader's balloon loop journals the SetBalloon command); `set_auto` flips a VM's or
-the cluster's switch; `get_policy`/`set_policy` read and change the policy record. A
-refused request raises `Refused` with the gRPC status to answer and changes nothing.
+the cluster's switch. A refused request raises `Refused` with the gRPC status to answer
+and changes nothing.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
 
 import grpc
 
 from numaplane.common.units import format_size
 from numaplane.controller.admin.events import Clock
+from numaplane.controller.admin.policy import PolicyAdmin
+from numaplane.controller.admin.refused import Refused, invalid, retrying
 from numaplane.controller.balloon.inputs import VmBalloon, balloon_intents, vm_balloons
-from numaplane.controller.balloon.records import (
-    ConflictError,
-    read_policy,
-    with_retries,
-    write_intent,
-    write_policy,
-)
-from numaplane.controller.policy.config import (
-    PolicyError,
-    apply_changes,
-    decode_policy,
-    policy_json,
-)
+from numaplane.controller.balloon.records import write_intent
+from numaplane.controller.policy.config import decode_policy
 from numaplane.controller.state import keyspace
+from numaplane.controller.state.policy_record import read_policy
 from numaplane.controller.state.snapshot import snapshot_from_kvs
 from numaplane.controller.store import ClusterStore
 from numaplane.v1.admin_pb2 import (
     BalloonRow,
     ListBalloonsResponse,
-    PolicyResponse,
     SetBalloonAutoResponse,
     VmIntentResponse,
 )
-from numaplane.v1.state_pb2 import PolicyConfig
-
-T = TypeVar("T")
-
-
-class Refused(Exception):
-    """A request the API refuses; `code` is the gRPC status, `message` says why."""
-
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def _invalid(message: str) -> Refused:
-    return Refused(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
 def check_target(vm: VmBalloon, target: int) -> None:
@@ -69,18 +42,18 @@ def check_target(vm: VmBalloon, target: int) -> None:
             "(the agent reports none for it)",
         )
     if target <= 0:
-        raise _invalid("a balloon target must be greater than zero")
+        raise invalid("a balloon target must be greater than zero")
     if target < vm.reservation_bytes:
-        raise _invalid(
+        raise invalid(
             f"target {size(target)} is below VM {vm.name!r}'s reservation "
             f"{size(vm.reservation_bytes)}"
         )
     if vm.limit_bytes is not None and target > vm.limit_bytes:
-        raise _invalid(
+        raise invalid(
             f"target {size(target)} is above VM {vm.name!r}'s limit {size(vm.limit_bytes)}"
         )
     if target > vm.max_bytes:
-        raise _invalid(
+        raise invalid(
             f"target {size(target)} is above VM {vm.name!r}'s maximum memory "
             f"{size(vm.max_bytes)}"
         )
@@ -112,10 +85,11 @@ class BalloonAdmin:
     def __init__(self, store: ClusterStore, *, clock: Clock = time.time) -> None:
         self._store = store
         self._clock = clock
+        self._policy = PolicyAdmin(store)  # the cluster-wide switch is a policy knob
 
     async def _vm(self, name: str) -> VmBalloon:
         if not keyspace.valid_name(name):
-            raise _invalid(f"invalid VM name {name!r}")
+            raise invalid(f"invalid VM name {name!r}")
         kvs, revision = await self._store.get_prefix(f"{keyspace.VMS}{name}/")
         found = vm_balloons(snapshot_from_kvs(kvs, revision), balloon_intents(kvs)).get(name)
         if found is None:
@@ -130,7 +104,7 @@ class BalloonAdmin:
                                     now=self._clock())
             return vm if ok else None
 
-        vm = await _retrying(attempt)
+        vm = await retrying(attempt)
         note = " (auto was on: now off for this VM)" if vm.auto else ""
         return VmIntentResponse(
             name=name,
@@ -140,7 +114,7 @@ class BalloonAdmin:
 
     async def list_balloons(self, name: str = "") -> ListBalloonsResponse:
         if name and not keyspace.valid_name(name):
-            raise _invalid(f"invalid VM name {name!r}")
+            raise invalid(f"invalid VM name {name!r}")
         kvs, revision = await self._store.get_prefix(keyspace.ROOT)
         snapshot = snapshot_from_kvs(kvs, revision)
         policy_kv = next((kv for kv in kvs if kv.key == keyspace.POLICY), None)
@@ -157,7 +131,7 @@ class BalloonAdmin:
     async def set_auto(self, name: str, enabled: bool) -> SetBalloonAutoResponse:
         word = "on" if enabled else "off"
         if not name:
-            await self.set_policy({"balloon.enabled": "true" if enabled else "false"})
+            await self._policy.set_policy({"balloon.enabled": "true" if enabled else "false"})
             return SetBalloonAutoResponse(message=f"balloon policy {word} cluster-wide")
 
         async def attempt() -> VmBalloon | None:
@@ -173,32 +147,9 @@ class BalloonAdmin:
                                     target_bytes=0 if enabled else None, now=self._clock())
             return vm if ok else None
 
-        await _retrying(attempt)
+        await retrying(attempt)
         policy, _ = await read_policy(self._store)
         note = "" if policy.balloon.enabled or not enabled else (
             " (the cluster-wide switch is off: `numaplane balloon auto on` to enable it)"
         )
         return SetBalloonAutoResponse(message=f"balloon auto {word} for {name}{note}")
-
-    async def get_policy(self) -> PolicyResponse:
-        policy, _ = await read_policy(self._store)
-        return PolicyResponse(json=policy_json(policy))
-
-    async def set_policy(self, values: Mapping[str, str]) -> PolicyResponse:
-        async def attempt() -> PolicyConfig | None:
-            current, revision = await read_policy(self._store)
-            try:
-                changed = apply_changes(current, values)
-            except PolicyError as e:
-                raise _invalid(str(e)) from None
-            return changed if await write_policy(self._store, changed, revision) else None
-
-        policy = await _retrying(attempt)
-        return PolicyResponse(json=policy_json(policy))
-
-
-async def _retrying(attempt: Callable[[], Awaitable[T | None]]) -> T:
-    try:
-        return await with_retries(attempt)
-    except ConflictError as e:
-        raise Refused(grpc.StatusCode.ABORTED, str(e)) from None

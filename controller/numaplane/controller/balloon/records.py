@@ -1,53 +1,19 @@
-"""Writing balloon intent and the cluster policy, each guarded by compare-and-swap.
+"""Writing an operator's balloon intent, guarded by compare-and-swap.
 
 Intent goes where the VM's desired state lives: its `VmSpec` when it has one (written
 by CreateVm), else a `BalloonIntent` record of its own. Every write is a CAS on the
 mod_revision the caller read, so two operators (or an operator and the placement
 reconciler rewriting the spec) never lose each other's change: the loser re-reads and
-tries again (`with_retries`), re-validating against what it now sees.
+tries again (`numaplane.controller.state.cas`), re-validating against what it now sees.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
 from numaplane.controller.balloon.inputs import VmBalloon
-from numaplane.controller.policy.config import decode_policy, encode_policy
 from numaplane.controller.state import keyspace
 from numaplane.controller.state.codec import encode
 from numaplane.controller.store import ClusterStore
-from numaplane.v1.state_pb2 import BalloonIntent, PolicyConfig, VmSpec
-
-T = TypeVar("T")
-
-ATTEMPTS = 5
-
-
-class ConflictError(Exception):
-    """Someone else kept writing the same record; nothing was changed."""
-
-
-async def with_retries(attempt: Callable[[], Awaitable[T | None]]) -> T:
-    """Run `attempt` (read, check, CAS; None = lost the CAS) until it wins."""
-    for _ in range(ATTEMPTS):
-        result = await attempt()
-        if result is not None:
-            return result
-    raise ConflictError(f"the record kept changing under {ATTEMPTS} attempts; retry")
-
-
-async def read_policy(store: ClusterStore) -> tuple[PolicyConfig, int]:
-    """The effective policy and the mod_revision to guard a write with (0 = absent)."""
-    kv = await store.get(keyspace.POLICY)
-    if kv is None:
-        return decode_policy(None), 0
-    return decode_policy(kv.value), kv.mod_revision
-
-
-async def write_policy(store: ClusterStore, policy: PolicyConfig, mod_revision: int) -> bool:
-    rev = await store.compare_and_swap(keyspace.POLICY, encode_policy(policy), mod_revision)
-    return rev is not None
+from numaplane.v1.state_pb2 import BalloonIntent, VmSpec
 
 
 async def write_intent(
