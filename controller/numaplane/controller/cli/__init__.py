@@ -2,5 +2,5 @@
 
 One module per concern: `main` (the command tree and error policy), `session` and
 `client` (the connection), `shapes` (messages as plain data for JSON/YAML), `tables`
-and `topology_view` (what a person sees), and one `cmd_*` module per command family.
+and `topology_drawing` (what a person sees), and one `cmd_*` module per command family.
 """

@@ -10,7 +10,7 @@ from numaplane.controller.cli.output import Format, console, emit, output_option
 from numaplane.controller.cli.session import Session, pass_session
 from numaplane.controller.cli.shapes import host_dict, vm_dict
 from numaplane.controller.cli.tables import hosts_table
-from numaplane.controller.cli.topology_view import render_host
+from numaplane.controller.cli.topology_drawing import render_host
 
 
 @click.command("hosts")

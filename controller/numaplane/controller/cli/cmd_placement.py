@@ -16,7 +16,7 @@ import click
 import grpc
 
 from numaplane.controller.cli.errors import CliError
-from numaplane.controller.cli.explain_view import explain_dict, explain_view
+from numaplane.controller.cli.explain_report import explain_dict, explain_report
 from numaplane.controller.cli.names import check_name
 from numaplane.controller.cli.output import Format, console, emit, output_option
 from numaplane.controller.cli.params import NODE_LIST, SIZE
@@ -158,7 +158,7 @@ def explain_vm(session: Session, name: str, output: Format) -> None:
     """
     found = session.client.explain_vm(name)
     if output == "table":
-        console().print(explain_view(found))
+        console().print(explain_report(found))
     else:
         emit(explain_dict(found), output)
 

@@ -20,7 +20,7 @@ the host, or the placement changed) is retried from a fresh snapshot on the next
 
 Several loops may run against one etcd at once — a leader that has not yet noticed it
 lost, and the new one — and the guards settle it: at most one claim per host per
-snapshot, at most one placement per VM (tests/integration/test_placement_concurrency.py).
+snapshot, at most one placement per VM (tests/integration/placement/test_placement_concurrency.py).
 """
 
 from __future__ import annotations

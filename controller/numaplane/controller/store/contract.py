@@ -1,7 +1,7 @@
 """The ClusterStore contract: what the controller needs from its key-value store.
 
 The guarantees, written down so that an implementation (etcd) and any test fake can
-be checked against the same list (tests/integration/test_store_contract.py):
+be checked against the same list (tests/integration/store/test_store_contract.py):
 
 * Keys and values are `str` (values are JSON documents written by
 `numaplane.controller.state.codec`).

@@ -61,7 +61,7 @@ def explain_dict(e: ExplainVmResponse) -> dict[str, Any]:
     }
 
 
-def explain_view(e: ExplainVmResponse) -> RenderableType:
+def explain_report(e: ExplainVmResponse) -> RenderableType:
     head = Text(f"VM {e.name}: ")
     head.append_text(state_text(e.state))
     if e.host and e.state != "pending":
