@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Make .venv ready for numaplane: a virtualenv with the project (editable) and its
-# dev/bench extras; as root, also the Debian packages the real-component tests use.
+# Make .venv ready for numaplane: a virtualenv with the project (editable) and its dev
+# extra (every role's extra and the test tools); as root, also the Debian packages the
+# real-component tests use.
 # Idempotent and quick when nothing changed (a stamp holds pyproject.toml's hash).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,6 @@ stamp=.venv/.numaplane-stamp
 want=$(sha256sum pyproject.toml | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e '.[dev,bench]'
+    .venv/bin/python -m pip install -q -e '.[dev]'
     echo "$want" > "$stamp"
 fi

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from numaplane.common.extras import MissingExtra
 from numaplane.common.settings import SettingsError, load_settings
 from numaplane.common.settings_cli import flag_values, settings_options
 from numaplane.hostagent.agent import Agent
@@ -54,7 +55,7 @@ def main(config: Path | None, **kwargs: Any) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         asyncio.run(run(settings))
-    except (BackendError, ValueError, OSError) as e:
+    except (BackendError, MissingExtra, ValueError, OSError) as e:
         click.echo(f"numaplane-agent: {e}", err=True)
         sys.exit(1)
 

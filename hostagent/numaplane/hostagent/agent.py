@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 
+from numaplane.common.extras import require_extra
 from numaplane.hostagent.commands.applied_log import AppliedLog
 from numaplane.hostagent.commands.balloon import SetBalloonHandler
 from numaplane.hostagent.commands.executor import Executor
@@ -60,6 +61,7 @@ class Agent:
     async def run(self) -> None:
         monitor = None
         if self.settings.monitor:
+            require_extra("monitor", what="the agent's --monitor")
             from numaplane.hostagent.monitoring import start_agent_monitor
 
             monitor = start_agent_monitor(self, self.settings.monitor_port)

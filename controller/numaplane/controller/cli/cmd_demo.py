@@ -1,20 +1,18 @@
 """`numaplane demo`: the command's options; the demo itself lives in numaplane.controller.cli.demo.
 
 The implementation is imported only when the command runs: it pulls in the
-controller, the simulated agents and an embedded etcd, none of which the other
-commands need.
+controller, the simulated agents and an embedded etcd (extra `demo`), none of which
+the other commands need.
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import click
 
+from numaplane.common.extras import MissingExtra, require_extra
 from numaplane.controller.cli.errors import CliError
-
-DEMO_MODULE = "numaplane.controller.cli.demo"
 
 
 @click.command("demo")
@@ -70,11 +68,11 @@ def demo(**options: Any) -> None:
       NUMAPLANE_CONTROLLER=127.0.0.1:7070 numaplane hosts   # in another terminal
     """
     try:
-        module = importlib.import_module(DEMO_MODULE)
-    except ModuleNotFoundError as e:
-        if e.name != DEMO_MODULE:
-            raise
-        raise CliError("the demo is not part of this installation") from e
-    rc = module.run_demo(**options)
+        require_extra("demo", what="the demo")
+    except MissingExtra as e:
+        raise CliError(str(e)) from None
+    from numaplane.controller.cli.demo import run_demo
+
+    rc = run_demo(**options)
     if isinstance(rc, int) and rc:
         raise click.exceptions.Exit(rc)

@@ -164,5 +164,5 @@ for _sub in (cordon, uncordon, drain):
 
 
 def main() -> None:
-    """Console-script entry point (`numaplane = "numaplane.controller.cli.main:main"`)."""
+    """The CLI itself; the console script `numaplane` reaches it through `launch.cli`."""
     cli.main(prog_name=PROG)

@@ -1,7 +1,8 @@
 """Backend name -> the host driver it opens: the one place a capability is looked up.
 
 Each entry imports its hypervisor folder only when chosen, so a host without
-libvirt-python runs the sim, linux or qmp backend, and an agent loads one driver's code.
+libvirt-python runs the sim, linux or qmp backend (and `--backend libvirt` there says
+which extra to install), and an agent loads one driver's code.
 Entries are functions, not strings: a misspelt module fails the type check, not a host.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
+from numaplane.common.extras import require_extra
 from numaplane.hostagent.drivers.contract import HostDriver
 from numaplane.hostagent.settings import AgentSettings
 
@@ -27,6 +29,7 @@ def _linux(settings: AgentSettings) -> HostDriver:
 
 
 def _libvirt(settings: AgentSettings) -> HostDriver:
+    require_extra("libvirt", what="the libvirt backend")
     from numaplane.hostagent.drivers.libvirt.driver import open_driver
 
     return open_driver(settings)
