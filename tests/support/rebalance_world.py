@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from numaplane.common.locality import locality
+from numaplane.common.locality import locality, node_set_share, spread_evenly
 from numaplane.common.topology import NumaNode, Topology
 from numaplane.controller.policy.types import (
     Action,
@@ -56,7 +56,17 @@ class WorldVm:
 
     @property
     def locality(self) -> float:
-        return locality(self.memory, self.running)
+        """Per vCPU (`numaplane.common.locality`), its vCPUs spread evenly over `running`."""
+        return locality(self.memory, spread_evenly(self.vcpus, self.running))
+
+    @property
+    def node_set_locality(self) -> float:
+        """Share of its memory on the nodes where its vCPUs run."""
+        return node_set_share(self.memory, self.running)
+
+    def floats(self, topology: Topology) -> bool:
+        """Nothing binds its vCPUs: they may run on every CPU node of its host."""
+        return self.cpu_nodes >= topology.cpu_node_ids
 
 
 @dataclass
@@ -66,6 +76,9 @@ class World:
     down: set[str] = field(default_factory=set)
     now: float = 0.0
     last_moved: dict[str, float] = field(default_factory=dict)
+    waiting: list[tuple[str, int, tuple[int, ...], int]] = field(default_factory=list)
+    """(VM, source node, target nodes, bytes) of moves that found no room yet: they wait,
+    as a migration whose targets are full stalls, for room another move of the pass frees."""
 
     # -- reading ---------------------------------------------------------------------
 
@@ -103,6 +116,7 @@ class World:
                     memory_by_node=dict(vm.memory),
                     cpu_nodes=vm.cpu_nodes,
                     running_nodes=vm.running,
+                    floating=vm.floats(topo),
                     pinned_host=vm.pinned_host,
                     pinned_nodes=vm.pinned_nodes,
                     guest_bytes=vm.guest_bytes,
@@ -123,11 +137,14 @@ class World:
 
     # -- acting ----------------------------------------------------------------------
 
-    def apply(self, action: Action) -> None:
+    def apply(self, action: Action, *, check_room: bool = True) -> None:
+        """Carry `action` out. Without `check_room` memory may overfill a node for now, as
+        when the moves of one pass run side by side and one frees what another takes
+        (`check_room` afterwards: every node must hold its memory once they are done)."""
         vm = self.vms[action.vm]
         assert vm.host == action.host, f"{action.vm} is not on {action.host}"
         if isinstance(action, MemoryMove):
-            self._migrate(vm, action.to_nodes)
+            self._migrate(vm, action.to_nodes, overfill=not check_room)
             self._run_on(vm, action.to_nodes)
         elif isinstance(action, AffinityChange):
             self._run_on(vm, action.nodes)
@@ -135,16 +152,51 @@ class World:
             self._arrive(vm, action.to_host, action.to_nodes)
         self.last_moved[vm.name] = self.now
 
-    def _migrate(self, vm: WorldVm, to_nodes: tuple[int, ...]) -> None:
+    def check_room(self) -> None:
+        """Let the waiting moves take the room the pass freed, then raise DoesNotFit for
+        memory that found none."""
+        progress = True
+        while self.waiting and progress:  # side by side: what one frees, another takes
+            progress = False
+            waiting, self.waiting = self.waiting, []
+            for name, src, to_nodes, amount in waiting:
+                vm = self.vms[name]
+                topo = self.topologies[vm.host]
+                for dst in sorted(to_nodes, key=lambda n: (topo.distance(src, n), n)):
+                    take = min(amount, self.free(vm.host, dst))
+                    if take > 0:
+                        vm.memory[src] -= take
+                        vm.memory[dst] = vm.memory.get(dst, 0) + take
+                        amount -= take
+                        progress = True
+                if not vm.memory[src]:
+                    del vm.memory[src]
+                if amount:
+                    self.waiting.append((name, src, to_nodes, amount))
+        if self.waiting:
+            name, _, to_nodes, amount = self.waiting[0]
+            self.waiting = []
+            raise DoesNotFit(f"{name}: {amount} bytes found no room in {to_nodes}")
+        for host, topo in self.topologies.items():
+            for node in topo.nodes:
+                over = -self.free(host, node.id)
+                if over > 0:
+                    raise DoesNotFit(f"{host} node {node.id} holds {over} bytes more than it has")
+
+    def _migrate(self, vm: WorldVm, to_nodes: tuple[int, ...], *, overfill: bool) -> None:
         topo = self.topologies[vm.host]
         for src in [n for n in vm.memory if n not in to_nodes]:
             amount = vm.memory.pop(src)
-            for dst in sorted(to_nodes, key=lambda n: (topo.distance(src, n), n)):
+            targets = sorted(to_nodes, key=lambda n: (topo.distance(src, n), n))
+            for dst in targets:
                 take = min(amount, self.free(vm.host, dst))
                 if take > 0:
                     vm.memory[dst] = vm.memory.get(dst, 0) + take
                     amount -= take
-            if amount:
+            if amount and overfill:
+                vm.memory[src] = amount  # it stays until room appears (`check_room`)
+                self.waiting.append((vm.name, src, to_nodes, amount))
+            elif amount:
                 raise DoesNotFit(f"{vm.name}: {amount} bytes found no room in {to_nodes}")
 
     def _run_on(self, vm: WorldVm, nodes: tuple[int, ...]) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from numaplane.bench.events import VmSpec
+from numaplane.common.locality import vcpus_by_node
 from numaplane.controller.policy.types import HostView, VmView
 from numaplane.hostagent.drivers.sim import SimHost
 
@@ -41,6 +42,7 @@ class HostViewCache:
         cached = self._views.get(host.name)
         if cached is None or cached[0] != host.version:
             cpu_nodes = self.cpu_nodes(host)
+            every_node = frozenset(cpu_nodes.values())
             vms = tuple(
                 VmView(
                     name=s.name,
@@ -50,6 +52,8 @@ class HostViewCache:
                     memory_by_node=s.memory_by_node,
                     cpu_nodes=frozenset(cpu_nodes[c] for c in s.allowed_cpus),
                     running_nodes=frozenset(cpu_nodes[c] for c in s.vcpu_cpus),
+                    vcpus_by_node=vcpus_by_node(s.vcpu_cpus, cpu_nodes.get),
+                    floating=frozenset(cpu_nodes[c] for c in s.allowed_cpus) >= every_node,
                     group=specs[s.name].request.group if s.name in specs else None,
                     bound_nodes=s.binding.bound_nodes,
                     pinned_host=s.name in specs and specs[s.name].request.host is not None,

@@ -8,12 +8,11 @@ its guest size, or what the host backed if the host ran out — is below the res
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from numaplane.bench.cluster import SimCluster
 from numaplane.bench.model import HostHardware, ModelParams, VmLoad, host_throughputs
-from numaplane.common.locality import locality
+from numaplane.common.locality import locality, node_set_share
 from numaplane.hostagent.drivers.sim import SimHost
 
 
@@ -21,7 +20,11 @@ from numaplane.hostagent.drivers.sim import SimHost
 class VmSample:
     name: str
     locality: float
-    access_locality: float
+    """Per-vCPU locality (`numaplane.common.locality`), exact: the simulator knows every
+    vCPU's CPU."""
+    node_set_locality: float
+    """Share of the memory on the nodes where its vCPUs run (1.0 for a VM spread evenly
+    over all nodes): the figure the rebalancing oracle and its targets are defined on."""
     resident_bytes: int
     throughput: float
 
@@ -32,16 +35,6 @@ class HostSample:
 
     vms: tuple[VmSample, ...]
     violating: frozenset[str]
-
-
-def access_locality(memory_by_node: Mapping[int, int], vcpus_by_node: Mapping[int, int]) -> float:
-    """Mean over vCPUs of the share of the VM's memory on the vCPU's own node."""
-    total = sum(memory_by_node.values())
-    vcpus = sum(vcpus_by_node.values())
-    if total <= 0 or vcpus == 0:
-        return 1.0
-    local = sum(n * memory_by_node.get(node, 0) for node, n in vcpus_by_node.items())
-    return local / (total * vcpus)
 
 
 def hardware(host: SimHost, params: ModelParams) -> HostHardware:
@@ -77,8 +70,8 @@ def sample_host(cluster: SimCluster, host: SimHost, params: ModelParams) -> Host
             swapped_fraction=min(1.0, state.swap_bytes / ws) if ws else 0.0,
         )
         localities[state.name] = (
-            locality(state.memory_by_node, vcpus.keys()),
-            access_locality(state.memory_by_node, vcpus),
+            locality(state.memory_by_node, vcpus),
+            node_set_share(state.memory_by_node, vcpus.keys()),
             state.resident_bytes,
         )
         reservation = cluster.vms[state.name].spec.request.reservation_bytes

@@ -1,20 +1,23 @@
 """What a run measures, tick by tick, and the headline numbers it boils down to.
 
 Per tick (after the tick's simulated time has passed):
-- locality: the mean of each VM's locality (`numaplane.common.locality`: share of its resident
-  memory on the nodes where its vCPUs run), weighted by resident memory. A VM whose vCPUs
-  run on two nodes with its memory spread over both has locality 1.0 by that definition,
-  although each vCPU reaches half of its memory remotely; hence also
-- access locality: the share of a VM's accesses that stay on the accessing vCPU's node
-  (mean over vCPUs of the share of memory on its node), weighted the same way;
+- locality: the mean of each VM's locality (`numaplane.common.locality`: per vCPU, the
+  share of its memory on the node where that vCPU runs, averaged over its vCPUs),
+  weighted by resident memory — the figure agents report and the controller shows;
+- node-set locality: the share of a VM's memory on the nodes where its vCPUs run,
+  weighted the same way. A VM whose vCPUs run on two nodes with its memory spread over
+  both scores 1.0 there although each vCPU reaches half of its memory remotely; the
+  rebalancing benchmark's oracle and targets are defined on it;
 - each VM's relative throughput from `numaplane.bench.model`;
 - reservation violations: a VM with a reservation whose memory — its guest size, or what
   the host managed to back if the host ran out — is below the reservation.
 
-Headlines: `mean_locality` (and `mean_access_locality`) is the mean over ticks that had
-VMs; a VM's throughput is its mean over the ticks it ran, `mean_vm_throughput` the mean
-over VMs and `p5_vm_throughput` their 5th percentile (linear interpolation, as numpy's
-default); `reservation_violations` counts VMs that were in violation at least once.
+Headlines: `mean_locality` (and `mean_node_set_locality`) is the mean over ticks that had
+VMs (`mean_access_locality`, the name the per-vCPU figure had when `mean_locality` meant the
+node-set one, stays in the JSON as an equal copy for scripts); a VM's throughput is its mean over
+the ticks it ran, `mean_vm_throughput` the mean over VMs and `p5_vm_throughput` their 5th percentile
+(linear interpolation, as numpy's default); `reservation_violations` counts VMs that were in
+violation at least once.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from numaplane.common.units import GiB
 class TickSample:
     t: float
     locality: float
-    access_locality: float
+    node_set_locality: float
     mean_throughput: float
     p5_throughput: float
     vms: int
@@ -67,7 +70,7 @@ class Metrics:
     _cache: dict[str, tuple[tuple[int, int], HostSample]] = field(default_factory=dict)
 
     def record(self, cluster: SimCluster) -> None:
-        num = access = den = 0.0
+        num = node_set = den = 0.0
         throughputs: list[float] = []
         for name, host in cluster.hosts.items():
             key = (host.version, cluster.workload_epoch[name])
@@ -78,7 +81,7 @@ class Metrics:
             sample = cached[1]
             for vm in sample.vms:
                 num += vm.locality * vm.resident_bytes
-                access += vm.access_locality * vm.resident_bytes
+                node_set += vm.node_set_locality * vm.resident_bytes
                 den += vm.resident_bytes
                 throughputs.append(vm.throughput)
                 self.vm_sum[vm.name] = self.vm_sum.get(vm.name, 0.0) + vm.throughput
@@ -88,7 +91,7 @@ class Metrics:
             TickSample(
                 t=cluster.now,
                 locality=num / den if den else 1.0,
-                access_locality=access / den if den else 1.0,
+                node_set_locality=node_set / den if den else 1.0,
                 mean_throughput=sum(throughputs) / len(throughputs) if throughputs else 0.0,
                 p5_throughput=percentile(throughputs, 5),
                 vms=len(throughputs),
@@ -105,7 +108,7 @@ class RunResult:
     policy: str
     seed: int
     mean_locality: float
-    mean_access_locality: float
+    mean_node_set_locality: float
     mean_vm_throughput: float
     p5_vm_throughput: float
     gib_migrated: float
@@ -123,6 +126,11 @@ class RunResult:
     mean_wait_s: float = 0.0
     """Mean simulated seconds the deferred requests waited before they started."""
 
+    @property
+    def mean_access_locality(self) -> float:
+        """The per-vCPU figure under its older name (`mean_locality` now means the same)."""
+        return self.mean_locality
+
     def headline(self) -> dict[str, Any]:
         """The JSON fields of `numaplane-bench run --output json` (without the oracle)."""
         return {
@@ -131,6 +139,7 @@ class RunResult:
             "seed": self.seed,
             "mean_locality": round(self.mean_locality, 6),
             "mean_access_locality": round(self.mean_access_locality, 6),
+            "mean_node_set_locality": round(self.mean_node_set_locality, 6),
             "p5_vm_throughput": round(self.p5_vm_throughput, 6),
             "mean_vm_throughput": round(self.mean_vm_throughput, 6),
             "gib_migrated": round(self.gib_migrated, 6),
@@ -163,7 +172,7 @@ def summarize(
         policy=policy,
         seed=seed,
         mean_locality=_mean([s.locality for s in with_vms], empty=1.0),
-        mean_access_locality=_mean([s.access_locality for s in with_vms], empty=1.0),
+        mean_node_set_locality=_mean([s.node_set_locality for s in with_vms], empty=1.0),
         mean_vm_throughput=_mean(per_vm, empty=0.0),
         p5_vm_throughput=percentile(per_vm, 5),
         gib_migrated=migrated_bytes / GiB,

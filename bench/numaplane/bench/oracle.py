@@ -8,14 +8,15 @@ oracle does not reward turning work away.
 
 Metrics, as `numaplane.bench.metrics` defines them, and how each is bounded:
 
-- `mean_locality` (memory on the nodes where the vCPUs run): a VM with c vCPUs whose
+- `mean_node_set_locality` (memory on the nodes where the vCPUs run): a VM with c vCPUs whose
   memory sits on at most c nodes, its vCPUs bound one or more to each, scores 1.0; a
   VM spread over more nodes than it has vCPUs cannot (each vCPU runs on one node). So
   1.0 is `exact` when every VM fits on at most as many nodes as it has vCPUs of some
   host — reached by a policy that knows the future, which places each VM on such nodes
   or waits (or declines) until they are free; an online policy may have to spread a VM
   because it cannot know which neighbours leave. Otherwise 1.0 is only a `bound`.
-- `mean_access_locality` (share of accesses from a vCPU to its own node): a VM's best is
+- `mean_locality` (per vCPU: share of the memory on the vCPU's own node, the product's
+  locality; also under its older name `mean_access_locality`): a VM's best is
   all its vCPUs on the node with most of its memory, i.e. (memory on its home node) /
   (its memory). Jointly, with node capacities, that is a mixed-integer program (below),
   solved with scipy's HiGHS (`scipy.optimize.milp`): `exact` for a scenario whose set of
@@ -300,16 +301,18 @@ def oracle_metrics(scenario: Scenario, seed: int | None = None) -> dict[str, Any
     if not epochs:
         return None
     cpus = sum(t.cpu_count for t in hosts)
-    values: dict[str, OracleValue] = {"mean_locality": _locality_value(hosts, vms.values())}
+    values: dict[str, OracleValue] = {}
     if len(epochs) <= EXACT_EPOCH_LIMIT:
-        values["mean_access_locality"] = _over_ticks(
+        values["mean_locality"] = _over_ticks(
             epochs, lambda s: access_locality_oracle(hosts, [vms[v] for v in sorted(s)])
         )
     else:
         alone = {name: alone_access_locality(vm, hosts) for name, vm in vms.items()}
-        values["mean_access_locality"] = _over_ticks(
+        values["mean_locality"] = _over_ticks(
             epochs, lambda s: _alone_bound(alone, [vms[v] for v in s])
         )
+    values["mean_access_locality"] = values["mean_locality"]
+    values["mean_node_set_locality"] = _locality_value(hosts, vms.values())
     values["mean_vm_throughput"] = _mean_throughput_bound(epochs, vms, cpus)
     if len(epochs) == 1:
         _, p5 = throughput_bounds(cpus, [vms[v] for v in epochs[0][0]])

@@ -1,7 +1,7 @@
 """The comparison plot: locality and throughput over simulated time, one line per policy.
 
-One column per scenario; the top row is memory-weighted locality (solid) and access
-locality (dashed), the bottom row the mean VM throughput relative to all-local and
+One column per scenario; the top row is memory-weighted locality (solid, per vCPU) and
+node-set locality (dashed), the bottom row the mean VM throughput relative to all-local and
 uncontended. Drawn with matplotlib's object API (a bare `Figure`, rendered by Agg), so
 no display and no global pyplot state are involved.
 """
@@ -36,14 +36,15 @@ def plot_results(results: Sequence[RunResult], path: Path) -> None:
             t, unit = _time_axis(result)
             color = colors[policies.index(result.policy) % len(colors)]
             top.plot(t, [s.locality for s in result.samples], color=color, label=result.policy)
-            top.plot(t, [s.access_locality for s in result.samples], color=color, ls="--", lw=0.8)
+            top.plot(t, [s.node_set_locality for s in result.samples], color=color, ls="--",
+                     lw=0.8)
             bottom.plot(t, [s.mean_throughput for s in result.samples], color=color)
         top.set_title(scenario)
         top.set_ylim(0, 1.05)
         bottom.set_ylim(0, 1.05)
         bottom.set_xlabel(f"simulated time ({unit})")
         if col == 0:
-            top.set_ylabel("locality (dashed: access)")
+            top.set_ylabel("locality (dashed: node-set)")
             bottom.set_ylabel("mean VM throughput")
         top.grid(alpha=0.3)
         bottom.grid(alpha=0.3)

@@ -1,5 +1,10 @@
 """Rebalancing figures: how fast locality comes back after a disturbance, and at what cost.
 
+"Locality" in the disturbance and convergence figures below is the node-set locality
+(share of memory on the nodes where the vCPUs run, `VmView.node_set_locality`), the
+figure the room oracle's L* is defined on; the per-vCPU locality the product reports is
+the `mean_locality` column.
+
 A run here is `numaplane.bench.runner`'s tick loop (the same `Run`, the same order: events, the
 policy's plan, time, metrics) with two more measurements per tick, taken on the views
 the policy sees:
@@ -128,7 +133,7 @@ def make_oracle(name: OracleName, scenario: Scenario, seed: int) -> TargetOracle
         s = RebalanceSettings()
         return RoomOracle(TARGET, Limits(s.cpu_overcommit, s.node_headroom_fraction))
     oracle = oracle_metrics(scenario, seed) or {}
-    return BlindOracle(TARGET * float(oracle.get("mean_locality", 1.0)))
+    return BlindOracle(TARGET * float(oracle.get("mean_node_set_locality", 1.0)))
 
 
 @dataclass
@@ -209,8 +214,9 @@ class RebalanceRun:
             "oracle_exact": self.oracle_exact,
             "oracle_methods": dict(self.oracle_methods),
             "mean_locality": round(self.result.mean_locality, 4),
-            "oracle_locality": None if oracle_loc is None else round(oracle_loc, 4),
+            "oracle_node_set_locality": None if oracle_loc is None else round(oracle_loc, 4),
             "mean_access_locality": round(self.result.mean_access_locality, 4),
+            "mean_node_set_locality": round(self.result.mean_node_set_locality, 4),
             "mean_vm_throughput": round(self.result.mean_vm_throughput, 4),
             "gib_moved": round(self.gib_moved, 2),
             "oracle_gib": round(self.gib_bound, 2),
@@ -284,7 +290,7 @@ def run_rebalancing(
             (
                 j - k + 1
                 for j in range(k, len(samples))
-                if samples[j].locality >= out.targets[j] - 1e-9
+                if samples[j].node_set_locality >= out.targets[j] - 1e-9
             ),
             None,
         )
@@ -319,7 +325,7 @@ def _view_locality(view: ClusterView) -> float:
     for host in view.hosts:
         for vm in host.vms:
             size = sum(vm.memory_by_node.values())
-            num += vm.locality * size
+            num += vm.node_set_locality * size
             den += size
     return num / den if den else 1.0
 

@@ -1,4 +1,4 @@
-"""The rebalancing plot: per scenario, locality over time against its target (top, dotted:
+"""The rebalancing plot: per scenario, node-set locality over time against its target (top, dotted:
 95 % of the oracle's locality of each policy's own state) and GiB moved so far against
 the oracle's lower bound (bottom, dashed), one colour per policy. Drawn with
 matplotlib's object API (a bare `Figure`, Agg), as `numaplane.bench.plot` does."""
@@ -26,7 +26,7 @@ def plot_rebalancing(runs: Sequence[RebalanceRun], path: Path) -> None:
         for run in (r for r in runs if r.result.scenario == scenario):
             color = colors[policies.index(run.result.policy) % len(colors)]
             minutes = [t / 60 for t in run.times]
-            top.plot(minutes, [s.locality for s in run.result.samples], color=color,
+            top.plot(minutes, [s.node_set_locality for s in run.result.samples], color=color,
                      label=run.result.policy, lw=1.2)  # fmt: skip
             bottom.plot(minutes, [b / GiB for b in run.moved_bytes], color=color, lw=1.2)
             bottom.plot(minutes, [b / GiB for b in run.bound_bytes], color=color, lw=0.8,
@@ -38,7 +38,7 @@ def plot_rebalancing(runs: Sequence[RebalanceRun], path: Path) -> None:
         bottom.grid(alpha=0.3)
         bottom.set_xlabel("simulated time (min)")
         if col == 0:
-            top.set_ylabel("locality (dotted: 95 % of oracle's)")
+            top.set_ylabel("node-set locality (dotted: 95 % of oracle's)")
             bottom.set_ylabel("GiB moved (dashed: oracle bound)")
     axes[0][0].legend(loc="lower right", fontsize="small")
     fig.tight_layout()

@@ -20,7 +20,7 @@ COLUMNS = (
     ("scenario", "scenario"),
     ("policy", "policy"),
     ("locality", "mean_locality"),
-    ("access", "mean_access_locality"),
+    ("node-set", "mean_node_set_locality"),
     ("thr", "mean_vm_throughput"),
     ("p5 thr", "p5_vm_throughput"),
     ("GiB moved", "gib_migrated"),

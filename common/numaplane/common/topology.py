@@ -53,6 +53,11 @@ class Topology:
     def node_ids(self) -> tuple[int, ...]:
         return tuple(n.id for n in self.nodes)
 
+    @property
+    def cpu_node_ids(self) -> frozenset[int]:
+        """Nodes with at least one online CPU (memory-only nodes left out)."""
+        return frozenset(n.id for n in self.nodes if n.cpus)
+
     def node(self, node_id: int) -> NumaNode:
         try:
             return self.nodes[self._index[node_id]]

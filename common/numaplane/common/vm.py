@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from numaplane.common.locality import locality
+from numaplane.common.locality import locality, vcpus_by_node
 from numaplane.common.topology import Topology
 
 
@@ -80,9 +80,21 @@ class VmObservation:
     """The CPU each vCPU last ran on, one entry per vCPU."""
     balloon: BalloonState | None = None
     state: str = "running"
+    vcpu_nodes: Mapping[int, float] = field(default_factory=dict)
+    """Where the vCPUs ran over the report interval: vCPU-time per node, in vCPUs (it sums
+    to the vCPUs measured). Empty when only the last CPU of each vCPU is known
+    (`running_cpus`): an older agent, or a backend that samples nothing between reports."""
+
+    def vcpus_by_node(self, topology: Topology) -> dict[int, float]:
+        """vCPU-time per node: the interval's samples when there are any, else one count
+        per vCPU on the node of the CPU it last ran on."""
+        if self.vcpu_nodes:
+            return dict(self.vcpu_nodes)
+        return vcpus_by_node(self.running_cpus, topology.node_of_cpu)
 
     def locality(self, topology: Topology) -> float:
-        return locality(self.memory_by_node, topology.nodes_of_cpus(self.running_cpus))
+        """Per-vCPU locality (`numaplane.common.locality`)."""
+        return locality(self.memory_by_node, self.vcpus_by_node(topology))
 
 
 @dataclass(frozen=True)
@@ -93,3 +105,6 @@ class HostObservation:
     vms: tuple[VmObservation, ...] = ()
     observed_at: float = 0.0
     extra: Mapping[str, str] = field(default_factory=dict)
+    numa_balancing: int | None = None
+    """The kernel's automatic NUMA balancing (`/proc/sys/kernel/numa_balancing`: 0 off,
+    1 on, 2 memory tiering, 3 both); None where the host does not say (the simulator)."""

@@ -57,6 +57,9 @@ def vm_to_proto(vm: VmObservation, locality: float) -> types_pb2.VmObservation:
         running_cpus=list(vm.running_cpus),
         locality=locality,
         state=vm.state,
+        vcpu_nodes=[
+            types_pb2.NodeVcpus(node=n, vcpus=v) for n, v in sorted(vm.vcpu_nodes.items())
+        ],
     )
     if vm.balloon is not None:
         msg.balloon.CopyFrom(balloon_to_proto(vm.balloon))
@@ -132,4 +135,13 @@ def vm_from_proto(p: types_pb2.VmObservation) -> VmObservation:
         running_cpus=tuple(p.running_cpus),
         balloon=balloon_from_proto(p.balloon),
         state=p.state or "running",
+        vcpu_nodes=vcpu_nodes_from_proto(p),
     )
+
+
+def vcpu_nodes_from_proto(p: types_pb2.VmObservation) -> dict[int, float]:
+    """vCPU-time per node (entries for one node added up); empty from older agents."""
+    out: dict[int, float] = {}
+    for nv in p.vcpu_nodes:
+        out[nv.node] = out.get(nv.node, 0.0) + nv.vcpus
+    return out

@@ -11,7 +11,7 @@ from numaplane.v1 import link_pb2, types_pb2
 def build_report(
     obs: HostObservation, topology: Topology, sequence: int, on_demand: bool
 ) -> link_pb2.Report:
-    return link_pb2.Report(
+    report = link_pb2.Report(
         sequence=sequence,
         observed_at=obs.observed_at,
         on_demand=on_demand,
@@ -20,3 +20,6 @@ def build_report(
         ],
         vms=[vm_to_proto(vm, vm.locality(topology)) for vm in obs.vms],
     )
+    if obs.numa_balancing is not None:
+        report.numa_balancing = obs.numa_balancing
+    return report

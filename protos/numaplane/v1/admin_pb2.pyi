@@ -37,6 +37,7 @@ class Host(_message.Message):
     NODE_FREE_FIELD_NUMBER: _builtins.int
     LAST_REPORT_AT_FIELD_NUMBER: _builtins.int
     VMS_FIELD_NUMBER: _builtins.int
+    NUMA_BALANCING_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     state: _builtins.str
     """up | down"""
@@ -45,6 +46,8 @@ class Host(_message.Message):
     mean_locality: _builtins.float
     """memory-weighted over its VMs; 0 when it has none"""
     last_report_at: _builtins.float
+    numa_balancing: _builtins.int
+    """the kernel's automatic NUMA balancing; absent: unknown"""
     @_builtins.property
     def topology(self) -> _types_pb2.Topology: ...
     @_builtins.property
@@ -66,12 +69,15 @@ class Host(_message.Message):
         node_free: _abc.Iterable[_types_pb2.NodeFree] | None = ...,
         last_report_at: _builtins.float = ...,
         vms: _abc.Iterable[_types_pb2.VmObservation] | None = ...,
+        numa_balancing: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "topology", b"topology"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_numa_balancing", b"_numa_balancing", "capabilities", b"capabilities", "numa_balancing", b"numa_balancing", "topology", b"topology"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_version", b"agent_version", "capabilities", b"capabilities", "last_report_at", b"last_report_at", "mean_locality", b"mean_locality", "name", b"name", "node_free", b"node_free", "state", b"state", "topology", b"topology", "vm_count", b"vm_count", "vms", b"vms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_numa_balancing", b"_numa_balancing", "agent_version", b"agent_version", "capabilities", b"capabilities", "last_report_at", b"last_report_at", "mean_locality", b"mean_locality", "name", b"name", "node_free", b"node_free", "numa_balancing", b"numa_balancing", "state", b"state", "topology", b"topology", "vm_count", b"vm_count", "vms", b"vms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__numa_balancing: _TypeAlias = _typing.Literal["numa_balancing"]  # noqa: Y015
+    _WhichOneofArgType__numa_balancing: _TypeAlias = _typing.Literal["_numa_balancing", b"_numa_balancing"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__numa_balancing) -> _WhichOneofReturnType__numa_balancing | None: ...
 
 Global___Host: _TypeAlias = Host  # noqa: Y015
 

@@ -68,12 +68,17 @@ class Report(_message.Message):
     NODE_FREE_FIELD_NUMBER: _builtins.int
     VMS_FIELD_NUMBER: _builtins.int
     ON_DEMAND_FIELD_NUMBER: _builtins.int
+    NUMA_BALANCING_FIELD_NUMBER: _builtins.int
     sequence: _builtins.int
     """per-connection, increasing"""
     observed_at: _builtins.float
     """agent's wall-clock time, seconds since the epoch"""
     on_demand: _builtins.bool
     """sent because of a report-now command"""
+    numa_balancing: _builtins.int
+    """The kernel's automatic NUMA balancing (/proc/sys/kernel/numa_balancing: 0 off, 1 on,
+    2 memory tiering, 3 both); absent where the host does not say (sim, older agents).
+    """
     @_builtins.property
     def node_free(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.NodeFree]: ...
     @_builtins.property
@@ -86,12 +91,15 @@ class Report(_message.Message):
         node_free: _abc.Iterable[_types_pb2.NodeFree] | None = ...,
         vms: _abc.Iterable[_types_pb2.VmObservation] | None = ...,
         on_demand: _builtins.bool = ...,
+        numa_balancing: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_numa_balancing", b"_numa_balancing", "numa_balancing", b"numa_balancing"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["node_free", b"node_free", "observed_at", b"observed_at", "on_demand", b"on_demand", "sequence", b"sequence", "vms", b"vms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_numa_balancing", b"_numa_balancing", "node_free", b"node_free", "numa_balancing", b"numa_balancing", "observed_at", b"observed_at", "on_demand", b"on_demand", "sequence", b"sequence", "vms", b"vms"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__numa_balancing: _TypeAlias = _typing.Literal["numa_balancing"]  # noqa: Y015
+    _WhichOneofArgType__numa_balancing: _TypeAlias = _typing.Literal["_numa_balancing", b"_numa_balancing"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__numa_balancing) -> _WhichOneofReturnType__numa_balancing | None: ...
 
 Global___Report: _TypeAlias = Report  # noqa: Y015
 

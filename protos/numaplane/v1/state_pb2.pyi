@@ -96,9 +96,12 @@ class HostStatus(_message.Message):
     REPORT_SEQUENCE_FIELD_NUMBER: _builtins.int
     VM_NAMES_FIELD_NUMBER: _builtins.int
     MEAN_LOCALITY_FIELD_NUMBER: _builtins.int
+    NUMA_BALANCING_FIELD_NUMBER: _builtins.int
     observed_at: _builtins.float
     report_sequence: _builtins.int
     mean_locality: _builtins.float
+    numa_balancing: _builtins.int
+    """as the last report said (Report.numa_balancing)"""
     @_builtins.property
     def node_free(self) -> _containers.RepeatedCompositeFieldContainer[_types_pb2.NodeFree]: ...
     @_builtins.property
@@ -111,12 +114,15 @@ class HostStatus(_message.Message):
         report_sequence: _builtins.int = ...,
         vm_names: _abc.Iterable[_builtins.str] | None = ...,
         mean_locality: _builtins.float = ...,
+        numa_balancing: _builtins.int | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_numa_balancing", b"_numa_balancing", "numa_balancing", b"numa_balancing"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["mean_locality", b"mean_locality", "node_free", b"node_free", "observed_at", b"observed_at", "report_sequence", b"report_sequence", "vm_names", b"vm_names"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_numa_balancing", b"_numa_balancing", "mean_locality", b"mean_locality", "node_free", b"node_free", "numa_balancing", b"numa_balancing", "observed_at", b"observed_at", "report_sequence", b"report_sequence", "vm_names", b"vm_names"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__numa_balancing: _TypeAlias = _typing.Literal["numa_balancing"]  # noqa: Y015
+    _WhichOneofArgType__numa_balancing: _TypeAlias = _typing.Literal["_numa_balancing", b"_numa_balancing"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__numa_balancing) -> _WhichOneofReturnType__numa_balancing | None: ...
 
 Global___HostStatus: _TypeAlias = HostStatus  # noqa: Y015
 

@@ -258,6 +258,32 @@ class NodeMemory(_message.Message):
 Global___NodeMemory: _TypeAlias = NodeMemory  # noqa: Y015
 
 @_typing.final
+class NodeVcpus(_message.Message):
+    """vCPU-time on one node over a report interval, in vCPUs (2.5 = two and a half vCPUs'
+    worth of the interval ran there).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NODE_FIELD_NUMBER: _builtins.int
+    VCPUS_FIELD_NUMBER: _builtins.int
+    node: _builtins.int
+    vcpus: _builtins.float
+    def __init__(
+        self,
+        *,
+        node: _builtins.int = ...,
+        vcpus: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["node", b"node", "vcpus", b"vcpus"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NodeVcpus: _TypeAlias = NodeVcpus  # noqa: Y015
+
+@_typing.final
 class VmObservation(_message.Message):
     """What the agent observed about one VM."""
 
@@ -273,6 +299,7 @@ class VmObservation(_message.Message):
     LOCALITY_FIELD_NUMBER: _builtins.int
     BALLOON_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
+    VCPU_NODES_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """stable id on the host (uuid, pid, sim id)"""
     name: _builtins.str
@@ -280,7 +307,10 @@ class VmObservation(_message.Message):
     vcpus: _builtins.int
     memory_bytes: _builtins.int
     locality: _builtins.float
-    """share of memory on the nodes where the vCPUs run, 0..1"""
+    """Per-vCPU locality, 0..1: the mean over vCPUs of the share of the VM's memory on the
+    node where that vCPU ran, over the report interval. Agents that send no vcpu_nodes
+    sent the older node-set share here; the controller recomputes the figure for them.
+    """
     state: _builtins.str
     """running | stopped | ..."""
     @_builtins.property
@@ -295,6 +325,10 @@ class VmObservation(_message.Message):
 
     @_builtins.property
     def balloon(self) -> Global___BalloonState: ...
+    @_builtins.property
+    def vcpu_nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___NodeVcpus]:
+        """where the vCPUs ran over the interval (sums to the"""
+
     def __init__(
         self,
         *,
@@ -308,10 +342,11 @@ class VmObservation(_message.Message):
         locality: _builtins.float = ...,
         balloon: Global___BalloonState | None = ...,
         state: _builtins.str = ...,
+        vcpu_nodes: _abc.Iterable[Global___NodeVcpus] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["balloon", b"balloon"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_cpus", b"allowed_cpus", "balloon", b"balloon", "id", b"id", "locality", b"locality", "memory_by_node", b"memory_by_node", "memory_bytes", b"memory_bytes", "name", b"name", "running_cpus", b"running_cpus", "state", b"state", "vcpus", b"vcpus"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_cpus", b"allowed_cpus", "balloon", b"balloon", "id", b"id", "locality", b"locality", "memory_by_node", b"memory_by_node", "memory_bytes", b"memory_bytes", "name", b"name", "running_cpus", b"running_cpus", "state", b"state", "vcpu_nodes", b"vcpu_nodes", "vcpus", b"vcpus"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

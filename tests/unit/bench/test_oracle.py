@@ -105,8 +105,9 @@ def test_a_static_scenario_has_an_exact_access_locality() -> None:
     assert resident_sets(scenario) == [(frozenset({"vm-0", "vm-1", "vm-2"}), 4)]
     result = oracle_metrics(scenario)
     assert result is not None
-    assert result["mean_locality"] == 1.0
-    assert result["mean_access_locality"] == pytest.approx(10 / 12, abs=1e-6)
+    assert result["mean_node_set_locality"] == 1.0
+    assert result["mean_locality"] == pytest.approx(10 / 12, abs=1e-6)
+    assert result["mean_access_locality"] == result["mean_locality"]
     assert result["kind"]["mean_access_locality"] == "exact"
     # 16 CPUs, 12 busy vCPUs: the CPU bound does not bind.
     assert result["mean_vm_throughput"] == 1.0
@@ -125,15 +126,19 @@ def test_a_changing_scenario_is_averaged_over_ticks_as_a_bound() -> None:
     assert "p5_vm_throughput" not in result
 
 
-def test_locality_is_exact_only_when_every_vm_fits_on_its_vcpus_worth_of_nodes() -> None:
+def test_node_set_locality_is_exact_only_when_every_vm_fits_on_its_vcpus_worth_of_nodes() -> None:
     """A 4-vCPU, 4 GiB VM fits one 6 GiB node: 1.0 is reachable. A 1-vCPU, 8 GiB VM must
     span both nodes, and its one vCPU runs on one of them: 1.0 is only a ceiling."""
     result = oracle_metrics(parse_scenario(SCENARIO))
-    assert result is not None and result["kind"]["mean_locality"] == "exact"
+    assert result is not None and result["kind"]["mean_node_set_locality"] == "exact"
     wide = SCENARIO.replace(
         "create_vms: {count: 3, prefix: vm, vcpus: 4, memory_gib: 4}",
         "create_vms: {count: 1, prefix: vm, vcpus: 1, memory_gib: 8}",
     )
     result = oracle_metrics(parse_scenario(wide))
     assert result is not None
-    assert (result["mean_locality"], result["kind"]["mean_locality"]) == (1.0, "bound")
+    assert (result["mean_node_set_locality"], result["kind"]["mean_node_set_locality"]) == (
+        1.0, "bound"
+    )
+    # Per vCPU, its one vCPU finds at most 6 of its 8 GiB on its own node, exactly.
+    assert (result["mean_locality"], result["kind"]["mean_locality"]) == (0.75, "exact")

@@ -64,6 +64,8 @@ def host_message(records: HostRecords, vms: Sequence[VmStatus]) -> Host:
     if records.status is not None:
         host.node_free.extend(records.status.node_free)
         host.last_report_at = records.status.observed_at
+        if records.status.HasField("numa_balancing"):
+            host.numa_balancing = records.status.numa_balancing
         _apply_free(host.topology, {nf.node: nf.free_bytes for nf in records.status.node_free})
     host.vm_count = len(vms)
     host.vms.extend(vm.observed for vm in vms)

@@ -51,6 +51,7 @@ def host_dict(host: Host) -> dict[str, Any]:
         "backend": host.capabilities.backend,
         "agent_version": host.agent_version,
         "last_report_at": host.last_report_at or None,
+        "numa_balancing": host.numa_balancing if host.HasField("numa_balancing") else None,
     }
 
 

@@ -90,6 +90,8 @@ def _header(host: Host) -> RenderableType:
     backend = d["backend"] or "unknown backend"
     title.append(f"  {backend} · agent {d['agent_version'] or '?'}")
     title.append(f" · last report {age(host.last_report_at)}", style="dim")
+    if d["numa_balancing"] is not None:
+        title.append(f" · kernel NUMA balancing {_balancing(d['numa_balancing'])}", style="dim")
     total, used = d["memory_total_bytes"], d["memory_used_bytes"]
     summary = Text(
         f"{count(len(d['nodes']), 'NUMA node')} · {count(d['cpus'], 'CPU')} · "
@@ -98,6 +100,11 @@ def _header(host: Host) -> RenderableType:
     if d["vm_count"]:
         summary.append(f" · mean locality {percent(d['mean_locality'])}")
     return Group(title, summary)
+
+
+def _balancing(mode: int) -> str:
+    """/proc/sys/kernel/numa_balancing in words (2: memory tiering only, 3: both)."""
+    return {0: "off", 1: "on", 2: "tiering only", 3: "on, with tiering"}.get(mode, str(mode))
 
 
 def _node(node: NumaNode, keys: Sequence[VmKey], bar_width: int) -> list[RenderableType]:

@@ -6,6 +6,11 @@ once per `status_min_interval_s` (a change that arrives too soon stays pending a
 written by a later report, because it is still a change against what was last written).
 A VM that leaves the host's report has its status deleted, guarded by the revision we
 wrote, so that a VM that has meanwhile moved to another host is not touched.
+
+A VM's locality is stored as `numaplane.common.locality` defines it, per vCPU. An agent
+that sends no `vcpu_nodes` predates that definition (its `locality` is the share of
+memory on the nodes where the vCPUs run): its figure is recomputed here from the CPU each
+vCPU last ran on, so every stored status means one thing whatever the agent's version.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from numaplane.common.locality import weighted_mean_locality
+from numaplane.common.locality import locality, vcpus_by_node, weighted_mean_locality
 from numaplane.common.topology import Topology
 from numaplane.controller.metrics import ControllerMetrics
 from numaplane.controller.settings import ControllerSettings
@@ -97,7 +102,8 @@ class ReportIngest:
         now = self._clock()
         writes: list[tuple[str, str]] = []
         seen: set[str] = set()
-        for vm in report.vms:
+        vms = [self._per_vcpu(vm) for vm in report.vms]
+        for vm in vms:
             seen.add(vm.name)
             prev = self._vms.get(vm.name)
             if prev is not None and not self._vm_due(prev, vm, now):
@@ -111,14 +117,14 @@ class ReportIngest:
             for name, w in self._vms.items()
             if name not in seen
         ]
-        status = self._host_status(report)
+        status = self._host_status(report, vms)
         if self._status_due(status, now):
             writes.append((keyspace.host_status(self._host), encode(status)))
         if not writes and not deletes:
             return 0
         revision = await self._write(writes, deletes)
         written = {k for k, _ in writes}
-        for vm in report.vms:
+        for vm in vms:
             if keyspace.vm_status(vm.name) in written:
                 self._vms[vm.name] = _Written(vm, now, revision)
         for key, _ in deletes:
@@ -142,16 +148,34 @@ class ReportIngest:
             await self._store.delete(key, mod_revision=rev)
         return revision
 
-    def _host_status(self, report: link_pb2.Report) -> state_pb2.HostStatus:
-        return state_pb2.HostStatus(
+    def _per_vcpu(self, vm: types_pb2.VmObservation) -> types_pb2.VmObservation:
+        """`vm` with its locality per vCPU: as sent by an agent that measures it (it sends
+        `vcpu_nodes`), recomputed from `running_cpus` for an older one."""
+        if vm.vcpu_nodes:
+            return vm
+        memory = {nm.node: nm.bytes for nm in vm.memory_by_node}
+        fixed = types_pb2.VmObservation()
+        fixed.CopyFrom(vm)
+        fixed.locality = locality(
+            memory, vcpus_by_node(vm.running_cpus, self._topology.node_of_cpu)
+        )
+        return fixed
+
+    def _host_status(
+        self, report: link_pb2.Report, vms: list[types_pb2.VmObservation]
+    ) -> state_pb2.HostStatus:
+        status = state_pb2.HostStatus(
             node_free=list(report.node_free),
             observed_at=report.observed_at,
             report_sequence=report.sequence,
-            vm_names=sorted(vm.name for vm in report.vms),
+            vm_names=sorted(vm.name for vm in vms),
             mean_locality=weighted_mean_locality(
-                (vm.locality, sum(nm.bytes for nm in vm.memory_by_node)) for vm in report.vms
+                (vm.locality, sum(nm.bytes for nm in vm.memory_by_node)) for vm in vms
             ),
         )
+        if report.HasField("numa_balancing"):
+            status.numa_balancing = report.numa_balancing
+        return status
 
     def _status_due(self, new: state_pb2.HostStatus, now: float) -> bool:
         age = now - self._status_at
@@ -163,6 +187,10 @@ class ReportIngest:
             return True
         old = self._status
         if list(old.vm_names) != list(new.vm_names):
+            return True
+        if old.HasField("numa_balancing") != new.HasField("numa_balancing") or (
+            old.numa_balancing != new.numa_balancing
+        ):
             return True
         if abs(old.mean_locality - new.mean_locality) >= self._s.material_locality:
             return True

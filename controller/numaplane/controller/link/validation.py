@@ -6,6 +6,8 @@ bug (or a hostile one) gets a LinkError naming the problem, and the store is unt
 
 from __future__ import annotations
 
+import math
+
 from numaplane.common.topology import Topology, TopologyError
 from numaplane.common.wire import topology_from_proto
 from numaplane.controller.state import keyspace
@@ -70,3 +72,14 @@ def validate_report(report: link_pb2.Report, topology: Topology) -> None:
                 raise InvalidMessage(f"{where}: CPU {cpu} is not an online CPU of this host")
         if not 0.0 <= vm.locality <= 1.0:
             raise InvalidMessage(f"{where}: locality {vm.locality} is outside 0..1")
+        measured = 0.0
+        for nv in vm.vcpu_nodes:
+            if not topology.has_node(nv.node) or not topology.node(nv.node).cpus:
+                raise InvalidMessage(f"{where}: vCPU time on node {nv.node}, which has no CPUs")
+            if not math.isfinite(nv.vcpus) or nv.vcpus < 0:
+                raise InvalidMessage(f"{where}: vCPU time {nv.vcpus} on node {nv.node}")
+            measured += nv.vcpus
+        if measured > vm.vcpus * (1 + 1e-6) + 1e-6:
+            raise InvalidMessage(
+                f"{where}: {measured:g} vCPUs' time reported for a VM of {vm.vcpus} vCPUs"
+            )

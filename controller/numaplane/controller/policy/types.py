@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from numaplane.common.locality import locality
+from numaplane.common.locality import locality, node_set_share, spread_evenly
 from numaplane.common.topology import Topology
 
 Affinity = Literal["affinity", "anti-affinity"]
@@ -52,6 +52,9 @@ class VmView:
     """Nodes whose CPUs the vCPUs may run on (their binding); all nodes when unbound."""
     running_nodes: frozenset[int]
     """Nodes where the vCPUs ran last."""
+    vcpus_by_node: Mapping[int, float] = field(default_factory=dict)
+    """Where the vCPUs ran, in vCPUs per node (time-averaged where the agent samples);
+    empty: spread evenly over `running_nodes` (see `vcpu_nodes`)."""
     group: str | None = None
     bound_nodes: tuple[int, ...] | None = None
     """Memory binding, when the VM has one."""
@@ -62,6 +65,9 @@ class VmView:
     """Memory the guest has now (its size less its balloon), when the source knows it: a
     VM whose resident memory is below it will still touch the rest, and takes room as
     soon as room appears. None: taken to be its resident memory."""
+    floating: bool = False
+    """Nothing binds its vCPUs: they may run on every node of its host that has CPUs (a VM
+    placed without NUMA awareness, or started outside numaplane)."""
     pinned_nodes: bool = False
     """The operator fixed its nodes (`vm create --nodes`): no automatic move may take its
     memory or vCPUs off them. A toolstack confines such a VM with a cpuset (libvirt's
@@ -69,8 +75,20 @@ class VmView:
     outside it, so no daemon working underneath the toolstack could move it either."""
 
     @property
+    def vcpu_nodes(self) -> Mapping[int, float]:
+        """vCPUs per node: `vcpus_by_node`, else the vCPUs spread over `running_nodes`."""
+        return self.vcpus_by_node or spread_evenly(self.vcpus, self.running_nodes)
+
+    @property
     def locality(self) -> float:
-        return locality(self.memory_by_node, self.running_nodes)
+        """Per-vCPU locality (`numaplane.common.locality`): what reports carry."""
+        return locality(self.memory_by_node, self.vcpu_nodes)
+
+    @property
+    def node_set_locality(self) -> float:
+        """Share of the memory on the nodes where the vCPUs run: what a memory move onto
+        those nodes raises to 1.0 (1.0 for a VM spread evenly over every node)."""
+        return node_set_share(self.memory_by_node, self.running_nodes)
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+from numaplane.common.locality import vcpus_by_node
 from numaplane.common.topology import Topology, TopologyError
-from numaplane.common.wire import topology_from_proto
+from numaplane.common.wire import topology_from_proto, vcpu_nodes_from_proto
 from numaplane.controller.policy.types import ClusterView, HostView, VmView
 from numaplane.controller.state.snapshot import ClusterSnapshot, HostRecord, VmRecord
 from numaplane.v1.state_pb2 import Claim, VmStatus
@@ -149,6 +150,11 @@ def _vms_on(host: str, topology: Topology, snapshot: ClusterSnapshot) -> tuple[V
                     memory_by_node=memory_by_node(status),
                     cpu_nodes=cpu_nodes,
                     running_nodes=topology.nodes_of_cpus(obs.running_cpus),
+                    vcpus_by_node=(
+                        vcpu_nodes_from_proto(obs)
+                        or vcpus_by_node(obs.running_cpus, topology.node_of_cpu)
+                    ),
+                    floating=cpu_nodes >= topology.cpu_node_ids,
                     group=group,
                     bound_nodes=bound,
                     pinned_host=pinned_host,

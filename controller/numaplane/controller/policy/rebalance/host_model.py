@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from numaplane.common.locality import locality
+from numaplane.common.locality import locality, node_set_share, spread_evenly
 from numaplane.controller.policy.types import HostView, VmView
 
 
@@ -47,6 +47,9 @@ class VmState:
     """The vCPUs are bound to a strict subset of the host's CPU nodes."""
     moved: bool = False
     """A move of this VM is already in the plan."""
+    vcpus_at: dict[int, float] = field(default_factory=dict)
+    """vCPUs per node as they ran (the view's), and spread evenly over their nodes once a
+    planned move re-binds them."""
 
     @property
     def name(self) -> str:
@@ -62,7 +65,14 @@ class VmState:
 
     @property
     def locality(self) -> float:
-        return locality(self.memory, self.running)
+        """Per-vCPU locality (`numaplane.common.locality`), as planned so far."""
+        return locality(self.memory, self.vcpus_at or spread_evenly(self.vcpus, self.running))
+
+    @property
+    def node_set_locality(self) -> float:
+        """Share of its memory on the nodes where its vCPUs run: what the rules that move
+        memory onto those nodes raise (they make it 1.0)."""
+        return node_set_share(self.memory, self.running)
 
     def local_bytes(self, nodes: Iterable[int]) -> int:
         wanted = set(nodes)
@@ -110,6 +120,7 @@ class HostModel:
                 running=vm.running_nodes,
                 load_nodes=frozenset(n for n in load_nodes if n in nodes),
                 bound=bound,
+                vcpus_at=dict(vm.vcpu_nodes),
             )
             model.vms[vm.name] = state
             model._add_load(state, 1.0)
@@ -197,6 +208,22 @@ class HostModel:
         self.rebind(vm, to_nodes)
         return moved
 
+    def place(self, vm: VmState, split: Mapping[int, int]) -> int:
+        """Put `vm`'s memory where `split` says (bytes per node, summing to its resident
+        memory) — the end state of moves planned together, which may have traded room
+        between VMs; the bytes that change node. The caller checked that it fits."""
+        rooms = {n: self.room(n) for n in split}
+        moved = vm.outside(split)
+        for node, b in vm.memory.items():
+            self.nodes[node].free += b
+        for node, b in split.items():
+            self.nodes[node].free -= b
+        added = {n: split[n] - vm.memory.get(n, 0) for n in split}
+        vm.memory = {n: b for n, b in split.items() if b > 0}
+        vm.moved = True
+        self._hedge(rooms, added, moved)
+        return moved
+
     def _hedge(self, rooms: Mapping[int, int], added: Mapping[int, int], total: int) -> None:
         """After `total` bytes were planned into several nodes (`added`, the model's guess),
         mark on each what the executor could still put there instead (`NodeState.uncertain`)."""
@@ -217,6 +244,7 @@ class HostModel:
         self._add_load(vm, -1.0)
         vm.load_nodes = nodes
         vm.running = nodes
+        vm.vcpus_at = spread_evenly(vm.vcpus, nodes)
         vm.bound = True
         self._add_load(vm, 1.0)
 
@@ -237,6 +265,7 @@ class HostModel:
             self.nodes[node].free -= b
         vm.memory = dict(memory)
         vm.load_nodes = vm.running = frozenset(n for n in nodes if self.nodes[n].cpus > 0)
+        vm.vcpus_at = spread_evenly(vm.vcpus, vm.running)
         vm.bound = vm.moved = True
         self.vms[vm.name] = vm
         self._add_load(vm, 1.0)

@@ -39,6 +39,7 @@ vCPUs' nodes, 3 and 4 are taken only when they raise it. Each carries its reason
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -71,6 +72,34 @@ class Move:
         return float("inf") if self.bytes == 0 else self.gain / self.bytes
 
 
+def locality_after(model: HostModel, vm: VmState, move: Move) -> float:
+    """`vm`'s per-vCPU locality once `move` is done, its vCPUs spread over the move's CPU
+    nodes: a memory move brings all its memory into them, a re-binding none."""
+    nodes = [n for n in move.to_nodes if model.nodes[n].cpus > 0]
+    if not nodes or vm.resident == 0:
+        return vm.locality
+    if move.kind == "memory":
+        return 1.0 / len(nodes)
+    return vm.local_bytes(nodes) / vm.resident / len(nodes)
+
+
+def no_worse(model: HostModel, option: Callable[[VmState], Move | None]) -> Callable[
+    [VmState], Move | None
+]:
+    """`option`, less the moves that would lower their VM's per-vCPU locality: a VM that
+    does not fit one node, 88 % local on it, is better left there than spread over two
+    nodes where each vCPU finds half of its memory (the memory-follows rules would make
+    the nodes' share 1.0 and the locality 0.5)."""
+
+    def checked(vm: VmState) -> Move | None:
+        move = option(vm)
+        if move is None or locality_after(model, vm, move) < vm.locality - 1e-9:
+            return None
+        return move
+
+    return checked
+
+
 def follow_move(model: HostModel, vm: VmState, s: RebalanceSettings) -> Move | None:
     """Memory of a bound VM moving to the nodes where its bound vCPUs run, or None.
 
@@ -80,7 +109,7 @@ def follow_move(model: HostModel, vm: VmState, s: RebalanceSettings) -> Move | N
     may take it (a re-binding one pass, its memory following once room appears later,
     is one repair, not an oscillation).
     """
-    if vm.resident == 0 or vm.locality >= s.locality_threshold:
+    if vm.resident == 0 or vm.node_set_locality >= s.locality_threshold:
         return None
     return _to_bound_vcpus(model, vm, s, keep_binding=True)
 
@@ -104,7 +133,7 @@ def _to_bound_vcpus(
         return None
     return Move(
         vm.name, "memory", bound, cost, resident - before,
-        f"locality {vm.locality:.0%} < {s.locality_threshold:.0%}: move "
+        f"locality {vm.node_set_locality:.0%} < {s.locality_threshold:.0%}: move "
         f"{format_size(cost)} of {vm.name} to nodes {_ids(bound)}, where its bound vCPUs run",
     )  # fmt: skip
 
@@ -112,10 +141,10 @@ def _to_bound_vcpus(
 def locality_move(model: HostModel, vm: VmState, s: RebalanceSettings) -> Move | None:
     """The move that makes `vm` local, or None (local enough, or nowhere to go)."""
     resident = vm.resident
-    if resident == 0 or vm.locality >= s.locality_threshold:
+    if resident == 0 or vm.node_set_locality >= s.locality_threshold:
         return None
     before = vm.local_bytes(vm.running)
-    why = f"locality {vm.locality:.0%} < {s.locality_threshold:.0%}"
+    why = f"locality {vm.node_set_locality:.0%} < {s.locality_threshold:.0%}"
 
     def worth(after: int) -> bool:
         return after - before >= s.min_gain * resident
@@ -172,7 +201,7 @@ def make_room_move(
     """Move another VM off the single node where `vm`'s bound vCPUs run, so that `vm`'s
     memory fits there; None when option 1 needs no room made, or no VM can leave."""
     resident = vm.resident
-    if not vm.bound or resident == 0 or vm.locality >= s.locality_threshold:
+    if not vm.bound or resident == 0 or vm.node_set_locality >= s.locality_threshold:
         return None
     home = [n for n in vm.running & vm.view.cpu_nodes if model.is_target(n)]
     if len(home) != 1:
@@ -195,7 +224,7 @@ def make_room_move(
         cost = other.outside(target)
         return Move(
             other.name, "memory", target, cost, gain,
-            f"make room on node {node} for {vm.name} (locality {vm.locality:.0%}): move "
+            f"make room on node {node} for {vm.name} (locality {vm.node_set_locality:.0%}): move "
             f"{other.name} to nodes {_ids(target)}, {format_size(cost)} to copy",
         )  # fmt: skip
     return None

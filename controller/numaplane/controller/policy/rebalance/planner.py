@@ -2,6 +2,10 @@
 
 A pass, per host that is up:
 
+0. **Floating VMs.** The VMs nothing binds whose per-vCPU locality is under the
+   threshold are given homes together, as a placement would (`floating`): vCPU
+   re-bindings where their memory already is, memory moves under the budget otherwise.
+   Together, because on a full host no single one of them has room to move first.
 1. **Locality.** Every VM under the locality threshold that is not cooling down (moved
    less than `cooldown_s` ago) and has no move in flight gets its best move (`options`).
    Moves are taken greedily by locality gained per byte copied — vCPU re-bindings, which
@@ -57,14 +61,17 @@ from dataclasses import dataclass, replace
 from numaplane.common.units import format_size
 from numaplane.controller.policy.rebalance.budget import MigrationBudget
 from numaplane.controller.policy.rebalance.context import RebalanceContext
+from numaplane.controller.policy.rebalance.floating import floating_homes
 from numaplane.controller.policy.rebalance.host_model import HostModel, VmState
 from numaplane.controller.policy.rebalance.options import (
     Move,
     balance_move,
     compaction_move,
     follow_move,
+    locality_after,
     locality_move,
     make_room_move,
+    no_worse,
 )
 from numaplane.controller.policy.rebalance.pressure import (
     arrival_split,
@@ -174,6 +181,7 @@ class NumaplaneRebalancer:
         for model in list(models.values()):
             eligible = [vm for vm in model.vms.values() if self._may_move(vm, cluster, ctx)]
             cooling = [vm for vm in model.vms.values() if self._cooling(vm, cluster, ctx)]
+            out += self._floating(model, eligible)
             out += self._following(model, cooling)
             out += self._locality(model, eligible)
             out += self._compaction(model, eligible)
@@ -265,8 +273,10 @@ class NumaplaneRebalancer:
         biggest = max(n.memory_total_bytes for n in host.topology.nodes)
         most_cpus = max(len(n.cpus) for n in host.topology.nodes)
         for vm in host.vms:
-            if vm.locality < s.locality_threshold:
+            if vm.node_set_locality < s.locality_threshold:
                 return True
+            if s.home_floating and vm.floating and vm.locality < s.locality_threshold:
+                return True  # a floating VM (`floating`)
             spread = len(vm.running_nodes) > 1 and vm.vcpus <= most_cpus * s.cpu_overcommit
             if spread and sum(vm.memory_by_node.values()) <= biggest:
                 return True  # a compaction candidate (it would fit on one node)
@@ -291,13 +301,26 @@ class NumaplaneRebalancer:
         moved = cluster.last_moved.get(vm.name)
         return moved is not None and cluster.now - moved < self.settings.cooldown_s
 
+    def _floating(self, model: HostModel, eligible: list[VmState]) -> list[PlannedAction]:
+        s = self.settings
+        if not s.home_floating:
+            return []
+
+        def take(nbytes: int) -> bool:
+            return self.budget.take((model.name,), nbytes)
+
+        return [
+            PlannedAction(_action(model.name, move), move.gain)
+            for move in floating_homes(model, eligible, s, take)
+        ]
+
     def _following(self, model: HostModel, cooling: list[VmState]) -> list[PlannedAction]:
         s = self.settings
-        return self._greedy(model, cooling, lambda vm: follow_move(model, vm, s))
+        return self._greedy(model, cooling, no_worse(model, lambda vm: follow_move(model, vm, s)))
 
     def _locality(self, model: HostModel, eligible: list[VmState]) -> list[PlannedAction]:
         s = self.settings
-        out = self._greedy(model, eligible, lambda vm: locality_move(model, vm, s))
+        out = self._greedy(model, eligible, no_worse(model, lambda vm: locality_move(model, vm, s)))
         # Then VMs whose own node is full: another VM leaves it first, then they move.
         movable = {vm.name for vm in eligible}
         for _ in range(MAX_MOVES_PER_HOST):
@@ -307,12 +330,16 @@ class NumaplaneRebalancer:
             if not step:
                 break
             out += step
-            out += self._greedy(model, eligible, lambda vm: locality_move(model, vm, s))
+            out += self._greedy(
+                model, eligible, no_worse(model, lambda vm: locality_move(model, vm, s))
+            )
         return out
 
     def _compaction(self, model: HostModel, eligible: list[VmState]) -> list[PlannedAction]:
         s = self.settings
-        return self._greedy(model, eligible, lambda vm: compaction_move(model, vm, s))
+        return self._greedy(
+            model, eligible, no_worse(model, lambda vm: compaction_move(model, vm, s))
+        )
 
     def _balance(self, model: HostModel, eligible: list[VmState]) -> list[PlannedAction]:
         s = self.settings
@@ -378,8 +405,8 @@ class NumaplaneRebalancer:
             for vm in model.vms.values()
             if not vm.moved
             and vm.resident > 0
-            and vm.locality < s.locality_threshold
-            and 1.0 - vm.locality >= s.host_move_min_gain
+            and vm.node_set_locality < s.locality_threshold
+            and 1.0 - vm.node_set_locality >= s.host_move_min_gain
             and not vm.view.pinned_host
             and self._may_move(vm, cluster, ctx)
         ]
@@ -401,8 +428,8 @@ class NumaplaneRebalancer:
                 continue
             gain = size - vm.local_bytes(vm.running)
             reason = (
-                f"locality {vm.locality:.0%} < {s.locality_threshold:.0%} and no node set on "
-                f"{model.name} has room for {vm.name}: live-migrate it "
+                f"locality {vm.node_set_locality:.0%} < {s.locality_threshold:.0%} and no "
+                f"node set on {model.name} has room for {vm.name}: live-migrate it "
                 f"({format_size(size)}, {vm.vcpus} vCPUs) to {to_host} nodes "
                 f"{','.join(map(str, nodes))}, where it is wholly local"
             )
@@ -439,7 +466,7 @@ class NumaplaneRebalancer:
             if ctx.can_live_migrate(model.name)
             for vm in model.vms.values()
             if not vm.moved
-            and vm.locality < s.locality_threshold
+            and vm.node_set_locality < s.locality_threshold
             and self._may_move(vm, cluster, ctx)
         ]
         if not candidates:
@@ -459,6 +486,8 @@ class NumaplaneRebalancer:
             plan = room_across_hosts(models, model, vm, evictable, ctx, s)
             if plan is None or not (self._completes(plan) or self._settled(model, plan)):
                 continue
+            if locality_after(model, vm, plan.move) < vm.locality - 1e-9:
+                continue  # made local on more nodes, each vCPU would find less of it
             if self._host_move_better(vm, model, models, ctx, plan, vm.name in holds):
                 continue
             if vm.name in holds:  # the room plan replaces its host move
@@ -498,7 +527,7 @@ class NumaplaneRebalancer:
         whole = held or (
             s.locality_host_moves
             and not vm.view.pinned_host
-            and 1.0 - vm.locality >= s.host_move_min_gain
+            and 1.0 - vm.node_set_locality >= s.host_move_min_gain
             and locality_host_target(vm, model.name, models, ctx, s) is not None
         )
         remote = vm.resident - vm.local_bytes(vm.running)
@@ -612,7 +641,7 @@ def _held(vm: VmState, ctx: RebalanceContext) -> bool:
 
 
 def _remote_share(vm: VmState) -> float:
-    return 1.0 - vm.locality
+    return 1.0 - vm.node_set_locality
 
 
 def _unrelievable(host: HostView, ctx: RebalanceContext, s: RebalanceSettings) -> bool:

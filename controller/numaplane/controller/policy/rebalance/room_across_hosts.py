@@ -210,7 +210,7 @@ def _trial(
     if not is_full_repair(src, stuck, move):
         return None
     assert move is not None
-    return RoomPlan(vm.name, source.name, tuple(evictions), move, vm.locality)
+    return RoomPlan(vm.name, source.name, tuple(evictions), move, vm.node_set_locality)
 
 
 def is_full_repair(model: HostModel, vm: VmState, move: Move | None) -> bool:

@@ -55,6 +55,10 @@ class RebalanceSettings:
     where it is wholly local on a compact node set — if the move makes at least
     `host_move_min_gain` of it local. Without this such a VM waits on its host until
     others leave, however much room the rest of the cluster has."""
+    home_floating: bool = True
+    """Give floating VMs (nothing binds their vCPUs; `floating`) homes, all of a host's
+    together: without it, the placement of VMs nobody bound is left as the scheduler and
+    first touch made it, unless one-VM-at-a-time compaction finds CPU room."""
     untouched_moves: bool = True
     """When a host has run out of memory (under `pressure_free_fraction` free, now or at
     the previous pass) and its guests have more memory still to touch than it has free,
