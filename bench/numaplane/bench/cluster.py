@@ -60,6 +60,10 @@ class SimCluster:
         self.host_migrated_bytes = 0
         """Memory copied by live migrations between hosts (HostMove)."""
         self.now = 0.0
+        self.kernel_time_share: dict[str, float] = {}
+        """VM -> share of its vCPUs' time the host kernel spent on its behalf in the tick
+        (NUMA hinting faults and the page copies they cause), as the policy's kernel step
+        last set it; the metrics take it off the VM's throughput (`numaplane.bench.kernel_time`)."""
         self._views = HostViewCache()
 
     # -- views -----------------------------------------------------------------------

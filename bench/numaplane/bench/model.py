@@ -23,6 +23,11 @@ uncontended and unswapped gives exactly 1.0.
 
 One pass, no fixed point: a slowed VM would in truth ask less bandwidth, which the model
 ignores (it errs toward harsher contention).
+
+5. Kernel time. A share k of a VM's vCPU time spent in the host kernel on its behalf —
+   NUMA hinting faults and the page copies they trigger, which run in the faulting vCPU
+   thread — runs no guest work: the VM's throughput is multiplied by (1 - k)
+   (`with_kernel_time`). Zero unless a policy's kernel step says otherwise.
 """
 
 from __future__ import annotations
@@ -150,3 +155,8 @@ def host_throughputs(
             total += n * shares[node] / tau
         out[name] = total / vcpus
     return out
+
+
+def with_kernel_time(throughput: float, kernel_share: float) -> float:
+    """Throughput once a share `kernel_share` of the vCPUs' time went to the host kernel."""
+    return throughput * (1.0 - min(1.0, max(0.0, kernel_share)))

@@ -9,13 +9,18 @@ with no harness change.
 A name `PLACEMENT+REBALANCER` composes a placement policy with a rebalancer
 (`Rebalanced`): `xen+numaplane` places as Xen's toolstack does and rebalances with
 numaplane's rebalancer (`numaplane.controller.policy.rebalance`), `xen+numad` with numad's
-one-move-per-interval loop, `numad+none` is numad's placement without its loop, and
-`numaplane+numaplane` is what the controller runs. A plain name keeps the policy's own
-behaviour (only numad's has a `plan`), so placement figures stay comparable.
+one-move-per-interval loop, `xen+autonuma` with the Linux kernel's automatic NUMA
+balancing (`numaplane.bench.autonuma`), `numad+none` is numad's placement without its
+loop, and `numaplane+numaplane` is what the controller runs. A plain name keeps the
+policy's own behaviour (only numad's has a `plan`), so placement figures stay comparable.
 
 What the harness asks of a policy object (duck-typed, see `numaplane.controller.policy.types`):
 - `name: str` and `place(request, cluster) -> PlacementDecision`;
 - optional `plan(cluster) -> tuple[Action, ...]`, called once per tick to rebalance;
+- optional `kernel_step(cluster, dt)`, called once per tick right after `plan`, for a
+  mechanism that acts inside each host at a finer grain than whole-VM actions (the
+  kernel's NUMA balancing moves single vCPUs and pages): it changes the simulated hosts
+  directly and may set `SimCluster.kernel_time_share`;
 - optional `uses_claims: bool` (False when absent): whether its views carry the claims
   of placements whose memory is not yet seen. Baselines model toolstacks without
   reservations, so requests of one parallel burst do not see each other.
@@ -24,13 +29,23 @@ What the harness asks of a policy object (duck-typed, see `numaplane.controller.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from numaplane.bench.autonuma import AutoNuma
 from numaplane.controller.policy.placement import PLACEMENT_POLICIES, NumadPolicy
 from numaplane.controller.policy.rebalance import REBALANCE_POLICIES
 from numaplane.controller.policy.types import Action, ClusterView, PlacementDecision, VmRequest
 
+if TYPE_CHECKING:
+    from numaplane.bench.cluster import SimCluster
+
 Plan = Callable[[ClusterView], tuple[Action, ...]]
+
+
+class KernelStep(Protocol):
+    """A per-tick mechanism inside the hosts: acts on the simulated cluster for `dt` s."""
+
+    def __call__(self, cluster: SimCluster, dt: float) -> None: ...
 
 
 class BenchPolicy(Protocol):
@@ -64,23 +79,35 @@ REBALANCERS: dict[str, Callable[[], Plan | None]] = {
 }
 """Rebalancers a placement policy can be composed with (`PLACEMENT+REBALANCER`)."""
 
+KERNEL_STEPS: dict[str, Callable[[], KernelStep]] = {"autonuma": AutoNuma}
+"""Rebalancers that are kernel mechanisms, composed the same way but run as a kernel step."""
+
 
 class Rebalanced:
-    """A placement policy whose `plan` is a rebalancer's (or none)."""
+    """A placement policy whose `plan` is a rebalancer's (or none), or that carries a
+    rebalancer's kernel step."""
 
-    def __init__(self, name: str, placement: BenchPolicy, plan: Plan | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        placement: BenchPolicy,
+        plan: Plan | None,
+        kernel_step: KernelStep | None = None,
+    ) -> None:
         self.name = name
         self._placement = placement
         self.uses_claims = uses_claims(placement)
         if plan is not None:
             self.plan = plan
+        if kernel_step is not None:
+            self.kernel_step = kernel_step
 
     def place(self, request: VmRequest, cluster: ClusterView) -> PlacementDecision:
         return self._placement.place(request, cluster)
 
 
 def rebalancer_names() -> tuple[str, ...]:
-    return tuple(REBALANCERS)
+    return (*REBALANCERS, *KERNEL_STEPS)
 
 
 def register(name: str, factory: PolicyFactory) -> None:
@@ -103,6 +130,9 @@ def create_policy(name: str) -> BenchPolicy:
     """A fresh policy object (policies may keep state between calls within a run)."""
     if "+" in name:
         placement, _, rebalancer = name.partition("+")
+        make_step = KERNEL_STEPS.get(rebalancer)
+        if make_step is not None:
+            return Rebalanced(name, create_policy(placement), None, make_step())
         make_plan = REBALANCERS.get(rebalancer)
         if make_plan is None:
             known = ", ".join(rebalancer_names())
@@ -122,3 +152,9 @@ def planner(policy: object) -> Callable[[ClusterView], tuple[Action, ...]] | Non
     """The policy's `plan` method, if it rebalances."""
     plan = getattr(policy, "plan", None)
     return plan if callable(plan) else None
+
+
+def kernel_step(policy: object) -> KernelStep | None:
+    """The policy's `kernel_step`, if it carries one."""
+    step = getattr(policy, "kernel_step", None)
+    return step if callable(step) else None

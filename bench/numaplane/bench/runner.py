@@ -4,10 +4,12 @@ Each tick of `tick_s` simulated seconds, at time t:
 1. events that fall in [t, t + tick_s) are applied in order, so an event at 7 s with 5 s
    ticks happens at 5 s (one at exactly `duration_s` never does); each VM request goes
    to the policy's `place()`;
-2. a policy that rebalances gets `plan()` once and its actions are applied;
-   then, with a balloon policy, its targets are applied (`numaplane.bench.balloon`);
+2. a policy that rebalances gets `plan()` once and its actions are applied, and a
+   policy with a kernel step (`numaplane.bench.policies.KernelStep`) runs it for the
+   tick; then, with a balloon policy, its targets are applied (`numaplane.bench.balloon`);
 3. simulated time advances by `tick_s` (memory is touched, ballooned, migrated);
-4. metrics are sampled.
+4. metrics are sampled (`numaplane.bench.kernel_time`: with the kernel time a kernel step
+   spent on each VM taken off its throughput).
 
 Requests of a `parallel` burst are decided against one snapshot taken before any of them
 starts — the instant at which a toolstack without reservations overfills a node. A policy
@@ -26,8 +28,9 @@ from numaplane.bench.balloon import BalloonStep
 from numaplane.bench.balloon_metrics import BalloonMetrics
 from numaplane.bench.cluster import SimCluster
 from numaplane.bench.events import CreateVms, DeleteVm, TimedEvent, VmSpec
-from numaplane.bench.metrics import Metrics, RunResult, summarize
-from numaplane.bench.policies import BenchPolicy, planner, uses_claims
+from numaplane.bench.kernel_time import KernelTimeMetrics
+from numaplane.bench.metrics import RunResult, summarize
+from numaplane.bench.policies import BenchPolicy, kernel_step, planner, uses_claims
 from numaplane.bench.scenario import Scenario
 from numaplane.bench.timeline import timeline
 from numaplane.controller.policy.balloon import BalloonPolicy
@@ -71,7 +74,7 @@ class Run:
         self.seed = seed
         self.retry = retry
         self.cluster = SimCluster(scenario, seed)
-        self.metrics = Metrics(scenario.model)
+        self.metrics = KernelTimeMetrics(scenario.model)
         self.rejections: list[tuple[str, str]] = []
         """Requests that never started (with `retry`: known at `finish`)."""
         self.pending: list[Waiting] = []
@@ -80,6 +83,7 @@ class Run:
         self.placed = 0
         self._claims = uses_claims(policy)
         self._plan = planner(policy)
+        self._kernel = kernel_step(policy)
         self.balloon = BalloonStep(balloon) if balloon is not None else None
         self.balloon_metrics = BalloonMetrics()
 
@@ -154,9 +158,12 @@ class Run:
             self.rejections.append((spec.request.name, why))
 
     def rebalance(self) -> None:
+        """The tick's rebalancing: the policy's plan, then its kernel step."""
         if self._plan is not None:
             for action in self._plan(self.cluster.view(claims=self._claims)):
                 self.cluster.apply(action)
+        if self._kernel is not None:
+            self._kernel(self.cluster, self.scenario.tick_s)
 
 
 def run_scenario(

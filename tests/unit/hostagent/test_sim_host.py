@@ -242,6 +242,63 @@ def test_affinity_change_replaces_vcpus_within_the_new_set() -> None:
     assert host.node_vcpu_load(0) == 0 and host.node_vcpu_load(1) == 2
 
 
+def test_one_vcpu_moves_within_its_affinity_and_the_loads_follow() -> None:
+    host = SimHost(two_node(cpus=4))
+    host.start_vm("a", 2, 1 * GiB, cpus=(0, 1, 4, 5))
+    before = host.vm("a")
+    assert sorted(before.vcpu_cpus) == [0, 4]  # one on each node
+    assert before.memory_by_node == {0: 512 * MiB, 1: 512 * MiB}
+    index = before.vcpu_cpus.index(4)
+    host.move_vcpu("a", index, 1)
+    vm = host.vm("a")
+    assert sorted(vm.vcpu_cpus) == [0, 1]
+    assert vm.allowed_cpus == (0, 1, 4, 5)  # the affinity mask is not changed
+    assert (host.node_vcpu_load(0), host.node_vcpu_load(1)) == (2, 0)
+    assert (host.cpu_vcpu_load(1), host.cpu_vcpu_load(4)) == (1, 0)
+    assert host.version > 0
+    # Later pages land where the vCPUs run now.
+    host.set_balloon_target("a", 512 * MiB)
+    host.set_balloon_target("a", 1 * GiB)
+    assert host.vm("a").memory_by_node == {0: 768 * MiB, 1: 256 * MiB}
+
+
+def test_a_vcpu_cannot_move_outside_its_affinity() -> None:
+    host = SimHost(two_node(cpus=4))
+    host.start_vm("a", 2, 1 * GiB, cpus=host.spec.cpus_of_node(0))
+    with pytest.raises(SimError, match="outside its affinity"):
+        host.move_vcpu("a", 0, 4)
+    with pytest.raises(SimError, match="no vCPU 2"):
+        host.move_vcpu("a", 2, 1)
+    assert host.node_vcpu_load(1) == 0
+
+
+def test_pages_move_between_two_nodes_as_far_as_there_is_memory_and_room() -> None:
+    host = SimHost(two_node(memory_gib=2))
+    host.start_vm("a", 1, 1 * GiB, cpus=host.spec.cpus_of_node(0))
+    host.start_vm("b", 1, 1536 * MiB, cpus=host.spec.cpus_of_node(1))
+    assert host.move_pages("a", 0, 1, 256 * MiB) == 256 * MiB
+    assert host.vm("a").memory_by_node == {0: 768 * MiB, 1: 256 * MiB}
+    # Node 1 has 256 MiB left: that much moves of the 512 MiB asked.
+    assert host.move_pages("a", 0, 1, 512 * MiB) == 256 * MiB
+    assert host.move_pages("a", 0, 1, 512 * MiB) == 0
+    # Back to node 0: only what the VM has on node 1.
+    assert host.move_pages("a", 1, 0, 2 * GiB) == 512 * MiB
+    vm = host.vm("a")
+    assert vm.memory_by_node == {0: 1 * GiB}
+    assert vm.migrated_bytes_total == 1 * GiB == host.migrated_bytes_total
+    assert vm.binding == MemoryBinding.none()  # no binding is set
+    assert host.free_by_node() == {0: 1 * GiB, 1: 512 * MiB}
+
+
+def test_pages_stay_inside_a_strict_binding() -> None:
+    host = SimHost(snc4(memory_gib=2))
+    host.start_vm("a", 1, 1 * GiB, cpus=(0,), binding=MemoryBinding.strict({0, 1}))
+    assert host.move_pages("a", 0, 1, 256 * MiB) == 256 * MiB
+    with pytest.raises(SimError, match="outside its strict binding"):
+        host.move_pages("a", 0, 2, 256 * MiB)
+    assert host.vm("a").memory_by_node == {0: 768 * MiB, 1: 256 * MiB}
+
+
 def test_stop_returns_memory_and_keeps_the_record() -> None:
     host = SimHost(two_node())
     host.start_vm("a", 2, 1 * GiB)

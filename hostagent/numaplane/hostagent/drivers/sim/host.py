@@ -78,6 +78,10 @@ class SimHost:
     def node_vcpu_load(self, node: int) -> int:
         return self._scheduler.node_load(node)
 
+    def cpu_vcpu_load(self, cpu: int) -> int:
+        """vCPUs placed on `cpu` (0: the CPU is idle)."""
+        return self._scheduler.cpu_load(cpu)
+
     def vms(self) -> tuple[SimVmState, ...]:
         """Every VM (running or stopped), in start order."""
         if self._snapshots[0] != self._version:
@@ -168,6 +172,51 @@ class SimHost:
         vm.allowed_cpus = allowed
         vm.vcpu_cpus = self._scheduler.place(vm.vcpus, allowed)
         self._version += 1
+
+    def move_vcpu(self, name: str, index: int, cpu: int) -> None:
+        """Run vCPU `index` of a VM on `cpu` from now on, within its affinity.
+
+        What the kernel's scheduler does to one task without changing its mask (automatic
+        NUMA balancing moving a task to its preferred node); the affinity stays as it is.
+        """
+        vm = self._running(name)
+        if not 0 <= index < len(vm.vcpu_cpus):
+            raise SimError(f"{name} has no vCPU {index}")
+        if cpu not in vm.allowed_cpus:
+            raise SimError(f"{name}: CPU {cpu} is outside its affinity {list(vm.allowed_cpus)}")
+        old = vm.vcpu_cpus[index]
+        if old == cpu:
+            return
+        self._scheduler.move(old, cpu)
+        vm.vcpu_cpus[index] = cpu
+        self._version += 1
+
+    def move_pages(self, name: str, from_node: int, to_node: int, nbytes: int) -> int:
+        """Move up to `nbytes` of a VM's pages from one node to another now; the bytes moved.
+
+        Bounded by what the VM has on `from_node` and the room on `to_node`; the binding
+        stays as it is, and a strict one must include `to_node` (Linux migrates a page
+        only where the task may allocate). For callers that move pages a few at a time at
+        their own pace — a model of the kernel migrating pages on fault — where
+        `migrate_memory` moves a whole VM to a node set over time. The bytes count in
+        `migrated_bytes_total` like a migration's.
+        """
+        vm = self._running(name)
+        for node in (from_node, to_node):
+            if node not in self._memory.total:
+                raise SimError(f"{name}: node {node} is not a node of {self.name}")
+        if vm.binding.mode == "strict" and to_node not in vm.binding.nodes:
+            raise SimError(
+                f"{name}: node {to_node} is outside its strict binding {sorted(vm.binding.nodes)}"
+            )
+        if nbytes < 0:
+            raise SimError(f"{name}: cannot move a negative number of bytes")
+        moved = self._memory.move(vm, from_node, to_node, nbytes)
+        if moved:
+            vm.migrated_bytes_total += moved
+            self.migrated_bytes_total += moved
+            self._version += 1
+        return moved
 
     def set_memory_binding(self, name: str, binding: MemoryBinding) -> None:
         """Change where future pages go; pages already placed stay (see migrate_memory)."""

@@ -1,4 +1,4 @@
-"""The host's memory per node, and the three ways a VM's pages move: touch, release, migrate.
+"""The host's memory per node, and the ways a VM's pages move: touch, release, migrate, move.
 
 `NodeMemory` is the only code that changes a node's used bytes or a VM's bytes per node,
 and it changes both together, so that for every node `free + sum of VMs' bytes = total`
@@ -100,3 +100,13 @@ class NodeMemory:
             if moved >= budget:
                 break
         return moved
+
+    def move(self, vm: SimVm, src: int, dst: int, nbytes: int) -> int:
+        """Move up to `nbytes` of the VM's pages from node `src` to node `dst` now: as many
+        as the VM has on `src` and `dst` has room for. Returns the bytes moved."""
+        amount = min(nbytes, vm.memory_by_node.get(src, 0), self.free(dst))
+        if amount <= 0 or src == dst:
+            return 0
+        self._move_out(vm, src, amount)
+        self._move_in(vm, dst, amount)
+        return amount

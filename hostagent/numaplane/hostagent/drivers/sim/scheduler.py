@@ -8,7 +8,9 @@ from, and the seed makes the spread reproducible.
 
 vCPUs stay where they were put until their VM's affinity changes or the VM stops; the
 model has no periodic load balancing (a deliberate simplification: placement decay in
-the benchmarks comes from VMs arriving and leaving, not from the scheduler).
+the benchmarks comes from VMs arriving and leaving, not from the scheduler). A caller
+that models a kernel mechanism moving one task (automatic NUMA balancing) moves a single
+vCPU with `move`, which keeps the load counts right.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class VcpuScheduler:
         """vCPUs currently placed on the node's CPUs."""
         return self._node_load[node]
 
+    def cpu_load(self, cpu: int) -> int:
+        """vCPUs currently placed on the CPU (0: idle)."""
+        return self._cpu_load[cpu]
+
     def place(self, vcpus: int, allowed_cpus: Iterable[int]) -> list[int]:
         """CPUs for `vcpus` new vCPUs (one entry per vCPU), counted as load from now on."""
         by_node: dict[int, list[int]] = {}
@@ -56,6 +62,12 @@ class VcpuScheduler:
             self._node_load[node] += 1
             placed.append(cpu)
         return placed
+
+    def move(self, old_cpu: int, new_cpu: int) -> None:
+        """One vCPU leaves `old_cpu` for `new_cpu`; the load counts follow it."""
+        self.release((old_cpu,))
+        self._cpu_load[new_cpu] += 1
+        self._node_load[self._cpu_node[new_cpu]] += 1
 
     def release(self, cpus: Iterable[int]) -> None:
         for cpu in cpus:
