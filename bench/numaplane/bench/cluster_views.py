@@ -53,7 +53,10 @@ class HostViewCache:
                     cpu_nodes=frozenset(cpu_nodes[c] for c in s.allowed_cpus),
                     running_nodes=frozenset(cpu_nodes[c] for c in s.vcpu_cpus),
                     vcpus_by_node=vcpus_by_node(s.vcpu_cpus, cpu_nodes.get),
-                    floating=frozenset(cpu_nodes[c] for c in s.allowed_cpus) >= every_node,
+                    floating=(
+                        frozenset(cpu_nodes[c] for c in s.allowed_cpus) >= every_node
+                        and s.binding.bound_nodes is None
+                    ),
                     group=specs[s.name].request.group if s.name in specs else None,
                     bound_nodes=s.binding.bound_nodes,
                     pinned_host=s.name in specs and specs[s.name].request.host is not None,

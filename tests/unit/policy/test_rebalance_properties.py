@@ -285,8 +285,11 @@ def test_unrelievable_pressure_moves_vms_off_the_host_within_the_invariants(
     ctx = RebalanceContext(reservations={n: vm.resident for n, vm in world.vms.items()})
     # The pressure rule alone: a VM its host has no room for may also live-migrate, at
     # once, for locality, or have others do so to make room (`locality_host_moves`,
-    # `make_room_across_hosts`, checked by the tests above).
-    alone = replace(SETTINGS, locality_host_moves=False, make_room_across_hosts=False)
+    # `make_room_across_hosts`, checked by the tests above), or leave a host with more
+    # vCPUs than CPUs (`cpu_host_moves`, likewise).
+    alone = replace(
+        SETTINGS, locality_host_moves=False, make_room_across_hosts=False, cpu_host_moves=False
+    )
     r = NumaplaneRebalancer(alone)
     first = r.plan(world.view(), ctx)
     assert not any(isinstance(a, HostMove) for a in first)  # the grace has not passed

@@ -66,8 +66,10 @@ class VmView:
     VM whose resident memory is below it will still touch the rest, and takes room as
     soon as room appears. None: taken to be its resident memory."""
     floating: bool = False
-    """Nothing binds its vCPUs: they may run on every node of its host that has CPUs (a VM
-    placed without NUMA awareness, or started outside numaplane)."""
+    """Nobody placed it: nothing binds its vCPUs (they may run on every node of its host
+    that has CPUs) and no policy binds its memory (a VM placed without NUMA awareness, or
+    started outside numaplane). A toolstack that chose nodes for it — Xen's node-affinity,
+    a preferred memory policy — placed it, even with its vCPUs free."""
     pinned_nodes: bool = False
     """The operator fixed its nodes (`vm create --nodes`): no automatic move may take its
     memory or vCPUs off them. A toolstack confines such a VM with a cpuset (libvirt's

@@ -154,7 +154,7 @@ def _vms_on(host: str, topology: Topology, snapshot: ClusterSnapshot) -> tuple[V
                         vcpu_nodes_from_proto(obs)
                         or vcpus_by_node(obs.running_cpus, topology.node_of_cpu)
                     ),
-                    floating=cpu_nodes >= topology.cpu_node_ids,
+                    floating=cpu_nodes >= topology.cpu_node_ids and bound is None,
                     group=group,
                     bound_nodes=bound,
                     pinned_host=pinned_host,

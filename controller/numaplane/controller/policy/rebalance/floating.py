@@ -24,7 +24,8 @@ placement would put them on the host with their memory where it already is:
    takes the fewest nearest nodes with CPU room for an even share of its vCPUs on each
    and memory room for what of it is elsewhere (`placement.node_sets`), preferring the
    set that already holds most of its memory, then the one where fewest other floating
-   VMs' memory would have to make way, then the lowest ids.
+   VMs' memory would have to make way, then the least loaded (two VMs that could share
+   a node and leave the other idle take one each), then the lowest ids.
 4. Its per-vCPU locality there — 1/k on k nodes once its memory is inside them, with
    its vCPUs spread over them — must beat its locality now by `min_gain`, or it stays
    (and keeps its room; the others are planned again without it).
@@ -96,16 +97,17 @@ def floating_homes(
     staying: set[str] = set()
     plan: dict[str, _Home] = {}
     for _ in range(2 * len(vms) + 1):
-        plan = _assign(model, vms, staying, s)
+        plan, fits = _assign(model, vms, staying, s)
         stays = {vm.name for vm in vms if vm.name not in plan}
-        if plan and not _executable(model, vms, plan):
-            # The copies would wait on each other with no room to start in: the VM
-            # that copies most stays, and the others are planned again.
+        if plan and not (fits and _executable(model, vms, plan)):
+            # A VM that stays holds room an earlier home counted on, or the copies
+            # would wait on each other with no room to start in: the VM that copies
+            # most stays too, and the others are planned again.
             stays.add(max(plan, key=lambda name: (plan[name].copy, name)))
         if stays == staying:
             break
         staying = stays
-    if not plan:
+    if not plan or not (fits and _executable(model, vms, plan)):
         return []
     total = sum(home.copy for home in plan.values())
     if total and not take(total):
@@ -115,13 +117,15 @@ def floating_homes(
 
 def _assign(
     model: HostModel, vms: list[VmState], staying: set[str], s: RebalanceSettings
-) -> dict[str, _Home]:
+) -> tuple[dict[str, _Home], bool]:
     """Homes for the VMs of `vms` not in `staying`, on the host as it would be with all of
-    them gone; only homes worth their move. Empty when the homes do not all fit."""
+    them gone (only homes worth their move), and whether they all fit once the VMs left
+    without a home keep the memory they have."""
     ids = list(model.target_ids)
     capacity = _capacities(model, s)
     load = {n: model.nodes[n].load for n in ids}
-    room = {n: model.slack(n) for n in ids}  # each node keeps its headroom at the end
+    # At the end each node keeps its headroom, or — inside it already — what it has now.
+    room = {n: max(0, model.slack(n)) for n in ids}
     floating = dict.fromkeys(ids, 0)
     for vm in vms:
         if vm.name in staying:
@@ -146,16 +150,14 @@ def _assign(
         for n in home.nodes:
             load[n] += vm.vcpus / len(home.nodes)
         plan[vm.name] = home
-    if any(r < 0 for r in room.values()):
-        return {}  # a VM that stays holds room an earlier home counted on
-    return plan
+    return plan, all(r >= 0 for r in room.values())
 
 
 def _executable(model: HostModel, vms: list[VmState], plan: dict[str, _Home]) -> bool:
     """The copies of `plan` can all be made by movers running side by side, each moving
     pages as room appears (what one frees another takes), from the free memory the host
-    has now, less the headroom: a trade of places needs some room to start in."""
-    free = {n: max(0, model.slack(n)) for n in model.nodes}
+    has now: a trade of places needs some room to start in."""
+    free = {n: max(0, model.nodes[n].free) for n in model.nodes}
     out = {
         vm.name: {n: b for n, b in vm.memory.items() if n not in plan[vm.name].nodes}
         for vm in vms
@@ -232,7 +234,13 @@ def _home(
         """Memory other floating VMs have there now: a home on free nodes moves no one."""
         return sum(floating[n] - vm.memory.get(n, 0) for n in nodes)
 
-    best = min(fitting, key=lambda nodes: (vm.outside(nodes), displaced(nodes), nodes))
+    def busy(nodes: tuple[int, ...]) -> float:
+        """vCPUs already homed there per vCPU it may carry: equal homes go to the idler."""
+        return sum(load[n] for n in nodes) / (sum(capacity[n] for n in nodes) or 1.0)
+
+    best = min(
+        fitting, key=lambda nodes: (vm.outside(nodes), displaced(nodes), busy(nodes), nodes)
+    )
     return _Home(best, vm.outside(best), _split(model, vm, best, memory))
 
 

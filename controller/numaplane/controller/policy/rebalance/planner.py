@@ -18,6 +18,9 @@ A pass, per host that is up:
    the VM whose move relieves it most per byte goes to nodes with CPU room.
 4. **Host pressure.** A host short of memory that ballooning cannot free within the VMs'
    reservations, for long enough, sends one VM to another host (`pressure`).
+4b. **CPU across hosts.** Floating VMs leave a host that runs more vCPUs than its CPUs
+   for one with CPUs idle, wholly local there (`cpu_across_hosts`): nobody placed them,
+   so their host is numaplane's to choose too.
 5. **Locality across hosts.** A VM still under the threshold — nothing on its host can
    make it local: the nodes that could hold it are full and no VM can make room — and
    with at least `host_move_min_gain` of it remote live-migrates to another host where
@@ -61,6 +64,7 @@ from dataclasses import dataclass, replace
 from numaplane.common.units import format_size
 from numaplane.controller.policy.rebalance.budget import MigrationBudget
 from numaplane.controller.policy.rebalance.context import RebalanceContext
+from numaplane.controller.policy.rebalance.cpu_across_hosts import cpu_host_moves, cpu_overloaded
 from numaplane.controller.policy.rebalance.floating import floating_homes
 from numaplane.controller.policy.rebalance.host_model import HostModel, VmState
 from numaplane.controller.policy.rebalance.options import (
@@ -188,6 +192,7 @@ class NumaplaneRebalancer:
             out += self._balance(model, eligible)
         out += self._untouched_moves(models, up, cluster, ctx)
         out += self._host_moves(models, cluster, ctx)
+        out += self._cpu_host_moves(models, up, cluster, ctx)
         # A host move larger than a whole period's budget goes alone on its hosts and
         # leaves their buckets in debt: it is planned last, after the cheaper repairs
         # (`_room_across_hosts`) had the budget; until then its room on the target is
@@ -283,6 +288,10 @@ class NumaplaneRebalancer:
             nodes = vm.running_nodes or vm.cpu_nodes
             for n in nodes:
                 load[n] = load.get(n, 0.0) + vm.vcpus / len(nodes)
+        if s.cpu_host_moves and any(vm.floating for vm in host.vms):
+            vcpus = sum(vm.vcpus for vm in host.vms)
+            if vcpus > host.topology.cpu_count * s.cpu_overcommit:
+                return True  # floating VMs may leave for idle CPUs (`cpu_across_hosts`)
         limit = s.cpu_overcommit * (1.0 + s.balance_tolerance)
         return any(load.get(n.id, 0.0) > len(n.cpus) * limit for n in host.topology.nodes)
 
@@ -601,6 +610,33 @@ class NumaplaneRebalancer:
         )
         out.append(PlannedAction(_action(model.name, move), move.gain))
         return out, True
+
+    def _cpu_host_moves(
+        self,
+        models: dict[str, HostModel],
+        up: list[HostView],
+        cluster: ClusterView,
+        ctx: RebalanceContext,
+    ) -> list[PlannedAction]:
+        """Floating VMs off hosts running more vCPUs than CPUs (`cpu_across_hosts`)."""
+        s = self.settings
+        if not s.cpu_host_moves or not any(
+            cpu_overloaded(m, s) and any(vm.view.floating for vm in m.vms.values())
+            for m in models.values()
+        ):
+            return []
+        self._model_every_host(models, up)
+
+        def movable(vm: VmState) -> bool:
+            return self._may_move(vm, cluster, ctx)
+
+        def affordable(source: str, target: str, size: int) -> bool:
+            return self.budget.take((source, target), size)
+
+        return [
+            PlannedAction(move, float(move.bytes_to_move))
+            for move in cpu_host_moves(models, movable, ctx, s, affordable)
+        ]
 
     def _host_moves(
         self, models: dict[str, HostModel], cluster: ClusterView, ctx: RebalanceContext

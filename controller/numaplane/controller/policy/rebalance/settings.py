@@ -59,6 +59,10 @@ class RebalanceSettings:
     """Give floating VMs (nothing binds their vCPUs; `floating`) homes, all of a host's
     together: without it, the placement of VMs nobody bound is left as the scheduler and
     first touch made it, unless one-VM-at-a-time compaction finds CPU room."""
+    cpu_host_moves: bool = True
+    """Floating VMs leave a host running more vCPUs than its CPUs x `cpu_overcommit` for a
+    host with CPUs idle, wholly local there (`cpu_across_hosts`): nobody placed them, so
+    their host is numaplane's to choose too."""
     untouched_moves: bool = True
     """When a host has run out of memory (under `pressure_free_fraction` free, now or at
     the previous pass) and its guests have more memory still to touch than it has free,
