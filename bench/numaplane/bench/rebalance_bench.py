@@ -59,7 +59,8 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from numaplane.bench.cluster import SimCluster
-from numaplane.bench.metrics import RunResult, summarize
+from numaplane.bench.events import TimedEvent
+from numaplane.bench.metrics import RunResult, TickSample, summarize
 from numaplane.bench.oracle import min_bytes_to_move, oracle_metrics
 from numaplane.bench.policies import BenchPolicy
 from numaplane.bench.room_oracle import Limits, RoomOracle
@@ -74,6 +75,8 @@ OracleName = Literal["room", "room-limits", "blind"]
 ORACLES: tuple[OracleName, ...] = ("room", "room-limits", "blind")
 
 TARGET = 0.95
+SETTLED = 0.95
+"""Share of its first quiet stretch's final locality a run must reach to have settled."""
 """Share of the oracle's locality a disturbance must be repaired to."""
 PERIODS = 3
 """Periods allowed to get there."""
@@ -152,6 +155,10 @@ class RebalanceRun:
     strict_bound_bytes: list[int] = field(default_factory=list)
     """The same to reach only the target (TARGET x the oracle's locality), per tick."""
     disturbances: list[Disturbance] = field(default_factory=list)
+    settle_periods: int | None = None
+    """Periods from the start until the (per-vCPU) locality first reached 95 % of what it
+    had at the end of the first stretch without events (before the next event after the
+    start, or the run's end): how fast a rebalancer brings an unmanaged start home."""
 
     @property
     def oracle_locality(self) -> float | None:
@@ -218,6 +225,9 @@ class RebalanceRun:
             "mean_access_locality": round(self.result.mean_access_locality, 4),
             "mean_node_set_locality": round(self.result.mean_node_set_locality, 4),
             "mean_vm_throughput": round(self.result.mean_vm_throughput, 4),
+            "p5_vm_throughput": round(self.result.p5_vm_throughput, 4),
+            "placements_rejected": self.result.placements_rejected,
+            "settle_periods": self.settle_periods,
             "gib_moved": round(self.gib_moved, 2),
             "oracle_gib": round(self.gib_bound, 2),
             "bytes_ratio": None if ratio is None else round(ratio, 2),
@@ -295,6 +305,7 @@ def run_rebalancing(
             None,
         )
         out.disturbances.append(Disturbance(t, loc, created, periods))
+    out.settle_periods = _settle_periods(samples, out.times, events, scenario)
     out.oracle_methods = dict(measure.methods)
     out.result = summarize(
         run.metrics,
@@ -307,6 +318,19 @@ def run_rebalancing(
     )
     out.result = _with_wall(out.result, time.perf_counter() - started)
     return out
+
+
+def _settle_periods(
+    samples: list[TickSample], times: list[float], events: list[TimedEvent], scenario: Scenario
+) -> int | None:
+    """`RebalanceRun.settle_periods`; None for a run whose first stretch has no VM."""
+    later = [e.at for e in events if e.at >= scenario.tick_s]
+    quiet_end = min(later) if later else scenario.duration_s
+    stretch = [j for j, t in enumerate(times) if t <= quiet_end + 1e-9 and samples[j].vms]
+    if not stretch:
+        return None
+    target = SETTLED * samples[stretch[-1]].locality
+    return next(j + 1 for j in stretch if samples[j].locality >= target - 1e-9)
 
 
 def _one_tick_on(cluster: SimCluster, tick_s: float) -> ClusterView:
