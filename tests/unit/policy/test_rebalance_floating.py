@@ -130,3 +130,29 @@ def test_a_floating_vm_local_enough_is_not_moved() -> None:
                            running={0})  # fmt: skip
     assert w.vms["vm"].locality == 1.0
     assert NumaplaneRebalancer(SETTINGS).plan(w.view()) == ()
+
+
+def test_a_bound_guest_that_cannot_grow_where_it_is_gets_room() -> None:
+    """rebalance-growth's case: `g` is bound to node 0, which is full, while its guest
+    still has 3 GiB to touch; no node has room for all 6 GiB of it, so a neighbour on
+    node 0 big enough to free that much leaves for node 1 and `g` grows in place."""
+    w = World({"h": bare(two_nodes(cpus=8, memory_gib=8))})
+    w.vms["g"] = world_vm("g", "h", vcpus=2, memory={0: 3 * GiB}, cpu_nodes={0})
+    w.vms["g"].guest_bytes = 6 * GiB
+    w.vms["m"] = world_vm("m", "h", vcpus=1, memory={0: 2 * GiB}, cpu_nodes={0})
+    w.vms["n"] = world_vm("n", "h", vcpus=1, memory={0: 3 * GiB}, cpu_nodes={0})
+    w.vms["o"] = world_vm("o", "h", vcpus=1, memory={1: 2 * GiB}, cpu_nodes={1})
+    actions = NumaplaneRebalancer(SETTINGS).plan(w.view())
+    assert [(a.vm, a.to_nodes) for a in actions if isinstance(a, MemoryMove)] == [("n", (1,))]
+    _carry_out(w, actions)
+    assert w.free("h", 0) >= 3 * GiB  # g's guest can touch the rest where it runs
+
+
+def test_a_bound_guest_moves_whole_to_a_node_that_holds_all_of_it() -> None:
+    w = World({"h": bare(two_nodes(cpus=8, memory_gib=8))})
+    w.vms["g"] = world_vm("g", "h", vcpus=2, memory={0: 2 * GiB}, cpu_nodes={0})
+    w.vms["g"].guest_bytes = 6 * GiB
+    w.vms["n"] = world_vm("n", "h", vcpus=1, memory={0: 6 * GiB}, cpu_nodes={0})
+    [move] = [a for a in NumaplaneRebalancer(SETTINGS).plan(w.view()) if a.vm == "g"]
+    assert isinstance(move, MemoryMove) and move.to_nodes == (1,)
+    assert "still to touch" in move.reason

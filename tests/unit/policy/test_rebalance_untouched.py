@@ -13,7 +13,7 @@ from numaplane.controller.policy.rebalance import (
     RebalanceContext,
     RebalanceSettings,
 )
-from numaplane.controller.policy.types import HostMove
+from numaplane.controller.policy.types import HostMove, MemoryMove
 from tests.support.placement_builders import topology
 from tests.support.rebalance_world import World, bare, world_vm
 
@@ -138,8 +138,10 @@ def test_a_host_that_ran_out_stays_short_after_departures_while_guests_still_tou
     nothing moves. Pass 2: `old` and `b-load` left. `a` has 8 GiB free (50 %, far above
     the pressure line), still less than its guests' 11 GiB: it stays short for the
     rebalancer that saw it run out — its guests were blocked, the freed memory is theirs
-    within the period — and not for one that did not. `f2`'s 6 GiB fit on its own node
-    0, so only `f1` (5 GiB to touch on full node 1) leaves."""
+    within the period — and not for one that did not. `f1` (5 GiB to touch on full node
+    1) moves its 1 GiB to node 0, which has room for all of its guest (`growth_move`), its
+    growth kept there; then `f2`'s 6 GiB no longer fit beside it, and `f2`, with nothing
+    resident to copy, leaves."""
     w = World({"a": NODE, "b": NODE})
     w.vms["old"] = world_vm("old", "a", vcpus=1, memory={0: 8 * GiB}, cpu_nodes={0})
     w.vms["other"] = world_vm("other", "a", vcpus=1, memory={1: 7 * GiB}, cpu_nodes={1})
@@ -154,10 +156,12 @@ def test_a_host_that_ran_out_stays_short_after_departures_while_guests_still_tou
     w.now += r.settings.period_s
     assert _untouched_moves(NumaplaneRebalancer().plan(w.view())) == []
     actions = r.plan(w.view())
-    assert _untouched_moves(actions) == ["f1"]
+    assert _untouched_moves(actions) == ["f2"]
+    assert [(a.vm, a.to_nodes) for a in actions if isinstance(a, MemoryMove)] == [("f1", (0,))]
     for action in actions:
         w.apply(action)
-    assert w.vms["f1"].host == "b" and w.vms["f1"].locality == 1.0
+    assert w.vms["f2"].host == "b"
+    assert (w.vms["f1"].host, w.vms["f1"].locality) == ("a", 1.0)
 
 
 def test_vms_leave_until_what_stays_fits_on_its_own_nodes() -> None:

@@ -232,6 +232,15 @@ class HostModel:
         for n, guess in added.items():
             self.nodes[n].uncertain += max(0, min(total, rooms[n]) - guess)
 
+    def reserve(self, nodes: Iterable[int], nbytes: int) -> None:
+        """Keep `nbytes` of `nodes`' room for memory a guest will touch there (its growth):
+        later moves of the pass do not count on it (`NodeState.uncertain`)."""
+        left = nbytes
+        for n in sorted(nodes, key=lambda n: (-self.room(n), n)):
+            take = min(left, self.room(n))
+            self.nodes[n].uncertain += take
+            left -= take
+
     def rebind(self, vm: VmState, to_nodes: Iterable[int]) -> None:
         """Bind `vm`'s vCPUs to the CPU nodes among `to_nodes` (they run there from now on).
 

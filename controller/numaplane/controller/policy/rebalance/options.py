@@ -40,7 +40,7 @@ vCPUs' nodes, 3 and 4 are taken only when they raise it. Each carries its reason
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from numaplane.common.units import format_size
@@ -51,6 +51,7 @@ from numaplane.controller.policy.rebalance.node_choice import (
     memory_nodes,
     needed_nodes,
 )
+from numaplane.controller.policy.rebalance.pressure import NOWHERE
 from numaplane.controller.policy.rebalance.settings import RebalanceSettings
 
 Kind = Literal["memory", "affinity"]
@@ -261,6 +262,68 @@ def access_locality(memory: dict[int, int], running: list[int]) -> float:
     if total <= 0 or not running:
         return 1.0 if total <= 0 else 0.0
     return sum(memory.get(n, 0) for n in running) / (total * len(running))
+
+
+def growth_move(model: HostModel, vm: VmState, s: RebalanceSettings) -> Move | None:
+    """A bound VM whose guest has memory yet to touch that its nodes cannot back moves,
+    whole, to a compact home with room for all of its guest; None otherwise.
+
+    Its locality says nothing is wrong (all it has is local) while its guest waits for
+    memory its binding cannot give it — the simulator blocks it, a real guest swaps or
+    its pages go where the binding forbids. Moving it while it is small copies little.
+    """
+    guest = vm.view.guest_bytes
+    if not vm.bound or guest is None or guest <= vm.resident:
+        return None
+    nodes = tuple(sorted(n for n in vm.running if model.is_target(n)))
+    untouched = guest - vm.resident
+    if not nodes or untouched <= sum(model.room(n) for n in nodes):
+        return None
+    grown = replace(vm, memory={**vm.memory, NOWHERE: untouched})
+    home = compact_home(model, grown)
+    if home is None or home == nodes or len(home) > needed_nodes(model, grown):
+        return None
+    cost = vm.outside(home)
+    return Move(
+        vm.name, "memory", home, cost, untouched,
+        f"{vm.name}'s guest has {format_size(untouched)} still to touch and nodes "
+        f"{_ids(nodes)} have room for {format_size(sum(model.room(n) for n in nodes))}: "
+        f"move it to nodes {_ids(home)}, which hold all {format_size(guest)} of it; "
+        f"{format_size(cost)} to copy",
+    )  # fmt: skip
+
+
+def growth_room_move(
+    model: HostModel, vm: VmState, movable: set[str], s: RebalanceSettings
+) -> Move | None:
+    """Room for a bound VM's growth where it is: another VM on its nodes that has a
+    compact home elsewhere moves there, freeing what the guest still has to touch; None
+    when it needs none (`growth_move` applies, or nothing is short) or none can go."""
+    guest = vm.view.guest_bytes
+    if not vm.bound or guest is None or guest <= vm.resident:
+        return None
+    nodes = frozenset(n for n in vm.running if model.is_target(n))
+    shortfall = guest - vm.resident - sum(model.room(n) for n in nodes)
+    if not nodes or shortfall <= 0:
+        return None
+    others = sorted(
+        (o for o in model.vms.values() if o is not vm and o.name in movable and not o.moved),
+        key=lambda o: (o.resident, o.name),
+    )
+    for other in others:
+        if other.local_bytes(nodes) < shortfall:
+            continue
+        target = compact_home(model, other, exclude=nodes)
+        if target is None or len(target) > needed_nodes(model, other):
+            continue
+        cost = other.outside(target)
+        return Move(
+            other.name, "memory", target, cost, float(shortfall),
+            f"make room on nodes {_ids(tuple(sorted(nodes)))} for {vm.name}'s guest to grow "
+            f"({format_size(guest - vm.resident)} still to touch): move {other.name} to "
+            f"nodes {_ids(target)}, {format_size(cost)} to copy",
+        )  # fmt: skip
+    return None
 
 
 def balance_move(model: HostModel, vm: VmState, node: int, s: RebalanceSettings) -> Move | None:

@@ -12,6 +12,8 @@ A pass, per host that is up:
    copy nothing, first — while the host's migration budget (`budget`) allows. After each
    accepted move the host model changes and the remaining VMs' moves are recomputed, so
    two VMs are never sent into the same free memory.
+1b. **Growth.** A bound VM whose guest has memory still to touch that its nodes cannot
+   back moves to a compact home with room for all of its guest (`options.growth_move`).
 2. **Compaction.** With the budget left, VMs spread over more nodes than they need move
    to their compact home, by access locality gained per byte.
 3. **CPU balance.** While a node carries more vCPUs than its limit (with tolerance),
@@ -72,6 +74,8 @@ from numaplane.controller.policy.rebalance.options import (
     balance_move,
     compaction_move,
     follow_move,
+    growth_move,
+    growth_room_move,
     locality_after,
     locality_move,
     make_room_move,
@@ -188,6 +192,7 @@ class NumaplaneRebalancer:
             out += self._floating(model, eligible)
             out += self._following(model, cooling)
             out += self._locality(model, eligible)
+            out += self._growth(model, eligible)
             out += self._compaction(model, eligible)
             out += self._balance(model, eligible)
         out += self._untouched_moves(models, up, cluster, ctx)
@@ -282,6 +287,9 @@ class NumaplaneRebalancer:
                 return True
             if s.home_floating and vm.floating and vm.locality < s.locality_threshold:
                 return True  # a floating VM (`floating`)
+            waiting = (vm.guest_bytes or 0) - sum(vm.memory_by_node.values())
+            if waiting > 0 and waiting > sum(host.available_bytes(n) for n in vm.running_nodes):
+                return True  # a guest its nodes cannot let grow (`options.growth_move`)
             spread = len(vm.running_nodes) > 1 and vm.vcpus <= most_cpus * s.cpu_overcommit
             if spread and sum(vm.memory_by_node.values()) <= biggest:
                 return True  # a compaction candidate (it would fit on one node)
@@ -342,6 +350,20 @@ class NumaplaneRebalancer:
             out += self._greedy(
                 model, eligible, no_worse(model, lambda vm: locality_move(model, vm, s))
             )
+        return out
+
+    def _growth(self, model: HostModel, eligible: list[VmState]) -> list[PlannedAction]:
+        s = self.settings
+        out = self._greedy(model, eligible, lambda vm: growth_move(model, vm, s))
+        for planned in out:  # its room to grow is the guest's: no other move counts on it
+            if isinstance(planned.action, MemoryMove):
+                model.reserve(planned.action.to_nodes, int(planned.gain))
+        # A guest no home elsewhere can hold: a neighbour leaves its nodes instead.
+        movable = {vm.name for vm in eligible}
+        for vm in [vm for vm in model.vms.values() if not vm.moved]:
+            room = growth_room_move(model, vm, movable, s)
+            if room is not None:
+                out += self._greedy(model, eligible, _the(room), limit=1)
         return out
 
     def _compaction(self, model: HostModel, eligible: list[VmState]) -> list[PlannedAction]:
@@ -669,6 +691,12 @@ class NumaplaneRebalancer:
             )
             out.append(PlannedAction(action, float(size)))
         return out
+
+
+def _the(move: Move) -> _Option:
+    """An option that offers `move` to its VM alone (`_greedy` plans it once, if the budget
+    allows)."""
+    return lambda vm: move if vm.name == move.vm else None
 
 
 def _held(vm: VmState, ctx: RebalanceContext) -> bool:
