@@ -10,10 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from numaplane.common.locality import vcpus_by_node
 from numaplane.common.vm import HostObservation, VmObservation
 from numaplane.hostagent.collectors.process_threads import StatusAffinity, parse_task_stat
+from numaplane.hostagent.collectors.vm_processes import VmProcess
 from numaplane.hostagent.drivers.contract import BackendError
 from numaplane.hostagent.drivers.linux.backend import LinuxBackend
+from numaplane.hostagent.vcpu_sampling import VcpuSamples
 from tests.support.fake_qemu import FAKE_QEMU, STAND_IN, start, stop
 from tests.support.sysfs_trees import (
     QEMU_NUMA_MAPS_BYTES,
@@ -233,3 +236,60 @@ def test_real_qemu_like_process_discovered_by_comm() -> None:
         assert vm_named(by_status.observe(), "fake-vm").allowed_cpus == vm.allowed_cpus
     finally:
         stop(child)
+
+
+def test_real_vcpu_threads_sampled_and_one_exiting_mid_interval() -> None:
+    """Samples of a real process's vCPU threads, merged into the next report: a thread
+    that exits between two samples leaves the figures summing to the vCPUs still there."""
+    cpus = sorted(os.sched_getaffinity(0))
+    vcpu_cpus = [cpus[0], cpus[-1], cpus[0]]
+    comm = f"npsample-{os.getpid() % 10000}"
+    child = start(FAKE_QEMU, "-name", "guest=sampled",
+                  env={"FAKE_COMM": comm, "FAKE_VCPU_CPUS": ",".join(map(str, vcpu_cpus))})
+    try:
+        backend = LinuxBackend(vm_comm_pattern=re.escape(comm))
+        topology = backend.topology()
+        samples = VcpuSamples()
+        first = vm_named(backend.observe(), "sampled")
+        assert first.vcpus == 3
+        samples.add(backend.sample_vcpus())
+        assert backend.sample_vcpus() == {"sampled": tuple(vcpu_cpus)}  # pinned: they stay
+        assert child.stdin is not None and child.stdout is not None
+        child.stdin.write("exit-vcpu\n")
+        child.stdin.flush()
+        assert child.stdout.readline() == "exited\n"
+        last = backend.vcpu_threads["sampled"].tids[-1]
+        while Path(f"/proc/{child.pid}/task/{last}").exists():
+            os.sched_yield()  # the thread's exit completes in the kernel
+        assert backend.sample_vcpus() == {"sampled": tuple(vcpu_cpus[:2])}
+        samples.add(backend.sample_vcpus())
+        vm = vm_named(samples.merge_into(backend.observe(), topology), "sampled")
+        assert vm.vcpus == 2
+        assert sum(vm.vcpu_nodes.values()) == pytest.approx(2.0)
+        expected = vcpus_by_node([*vcpu_cpus, *vcpu_cpus[:2], *vcpu_cpus[:2]],
+                                 topology.node_of_cpu)  # fmt: skip
+        total = sum(expected.values())
+        assert vm.vcpu_nodes == {n: pytest.approx(2.0 * v / total) for n, v in expected.items()}
+    finally:
+        stop(child)
+
+
+def test_real_numa_balancing_mode_and_kernel_statistics(stand_in: subprocess.Popen[str]) -> None:
+    """This machine's kernel: the mode as /proc/sys/kernel/numa_balancing says, and the
+    sched files of a real process read (None without CONFIG_SCHED_DEBUG or
+    CONFIG_NUMA_BALANCING, or while balancing is off)."""
+    mode_file = Path("/proc/sys/kernel/numa_balancing")
+    mode = int(mode_file.read_text()) if mode_file.exists() else None
+    backend = LinuxBackend(vm_pids={"child": stand_in.pid})
+    observation = backend.observe()
+    assert observation.numa_balancing == mode
+    vm = vm_named(observation, "child")
+    assert (vm.kernel_numa is not None) == (mode is not None and bool(mode & 1))
+    measured = backend.observe_process(VmProcess("child", stand_in.pid), kernel_numa=True)
+    sched = Path(f"/proc/{stand_in.pid}/sched")
+    if sched.exists() and "numa_preferred_nid" in sched.read_text():
+        kernel = measured.vm.kernel_numa
+        assert kernel is not None
+        assert 0 <= kernel.local_faults <= kernel.faults and kernel.pages_migrated >= 0
+    else:
+        assert measured.vm.kernel_numa is None

@@ -200,8 +200,8 @@ async def test_agent_monitor_shows_its_last_report(etcd: EmbeddedEtcd, store: Et
         first, second = out.splitlines()
         assert first == (f"host mon-a -> {settings.link_address}: "
                          f"connected to {ctl.settings.controller_id}")
-        assert re.fullmatch(r"last report #\d+ \d+\.\d s ago, 3 VMs; sessions 1; "
-                            r"last error: -", second), second
+        assert re.fullmatch(r"last report #\d+ \d+\.\d s ago, 3 VMs, \d+ vCPU samples; "
+                            r"sessions 1; last error: -", second), second
         await agents.stop("mon-a")
         assert monitor_threads() == []
         assert listeners(port) == [] and listeners(port + 1) == []

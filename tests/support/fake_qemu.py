@@ -1,8 +1,10 @@
 """Real child processes that the linux backend sees as VMs, for tests that read /proc.
 
 `STAND_IN` touches 64 MiB and waits; `FAKE_QEMU` names itself $FAKE_COMM and runs one
-"CPU n/KVM" thread pinned to each CPU of $FAKE_VCPU_CPUS, after touching 32 MiB. `start`
-runs such a program and returns once it printed "ready"; `stop` kills and reaps it.
+"CPU n/KVM" thread pinned to each CPU of $FAKE_VCPU_CPUS, after touching 32 MiB; a line
+"exit-vcpu" on its stdin ends its last vCPU thread (it answers "exited" once the thread
+is gone). `start` runs such a program and returns once it printed "ready"; `stop` kills
+and reaps it.
 """
 
 from __future__ import annotations
@@ -29,18 +31,25 @@ cpus = [int(c) for c in os.environ["FAKE_VCPU_CPUS"].split(",")]
 data = bytearray(32 << 20)
 data[::4096] = b"\\1" * len(range(0, len(data), 4096))
 barrier = threading.Barrier(len(cpus) + 1)
+stops = [threading.Event() for _ in cpus]
 
 def vcpu(n, cpu):
     prctl(PR_SET_NAME, f"CPU {n}/KVM".encode(), 0, 0, 0)
     os.sched_setaffinity(0, {cpu})
     barrier.wait()
-    threading.Event().wait()
+    stops[n].wait()
 
-for n, cpu in enumerate(cpus):
-    threading.Thread(target=vcpu, args=(n, cpu), daemon=True).start()
+threads = [threading.Thread(target=vcpu, args=(n, cpu), daemon=True)
+           for n, cpu in enumerate(cpus)]
+for thread in threads:
+    thread.start()
 barrier.wait()
 print("ready", flush=True)
-sys.stdin.read()
+for line in sys.stdin:
+    if line.strip() == "exit-vcpu":
+        stops[-1].set()
+        threads[-1].join()
+        print("exited", flush=True)
 """
 
 

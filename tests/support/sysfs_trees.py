@@ -6,12 +6,15 @@ The files copy the kernel's formats as found on a real machine: `node*/meminfo` 
 line of numbers, CPU links in both directions, and offline CPUs handled as the kernel
 does (gone from `cpulist`, `cpu/online` and `has_cpu`, still linked to their node).
 Process trees have /proc/<pid>/{comm,cmdline,stat,status,numa_maps} and per-thread
-`task/<tid>/{comm,stat,status}`.
+`task/<tid>/{comm,stat,status}`; `sched_text` writes a thread's `sched` file (with the
+NUMA balancing lines of a CONFIG_NUMA_BALANCING kernel, or without), `write_stat` moves a
+thread to another CPU in place, and `write_numa_balancing` the kernel's mode.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -439,6 +442,70 @@ def status_text(spec: ProcessSpec, thread: ThreadSpec) -> str:
         ("nonvoluntary_ctxt_switches", "31"),
     ]
     return "".join(f"{key}:\t{value}\n" for key, value in rows)
+
+
+def write_stat(proc_root: Path, pid: int, thread: ThreadSpec, threads: int = 1) -> None:
+    """Rewrite one thread's stat file (its CPU, its state) as one atomic replace, the way
+    a reader of the real file never sees it half written."""
+    path = proc_root / str(pid) / "task" / str(thread.tid) / "stat"
+    tmp = path.with_name("stat.tmp")
+    tmp.write_text(stat_line(thread.tid, thread.comm[:15], thread.state, thread.last_cpu, threads))
+    os.replace(tmp, path)
+
+
+def write_numa_balancing(proc_root: Path, mode: int | str) -> None:
+    """/proc/sys/kernel/numa_balancing (0 off, 1 on, 2 tiering, 3 both)."""
+    _write(proc_root / "sys/kernel/numa_balancing", f"{mode}\n")
+
+
+def sched_text(
+    comm: str,
+    tid: int,
+    *,
+    numa: bool = True,
+    preferred: int = -1,
+    current: int = 0,
+    migrated: int = 0,
+    faults: Mapping[int, tuple[int, int]] | None = None,
+    group_faults: Mapping[int, tuple[int, int]] | None = None,
+) -> str:
+    """A /proc/<pid>/task/<tid>/sched as a 6.x kernel prints it (kernel/sched/debug.c):
+    `faults` is node -> (task_private, task_shared); `numa=False` leaves the NUMA lines out
+    (a kernel without CONFIG_NUMA_BALANCING)."""
+
+    def row(key: str, value: str) -> str:
+        return f"{key:<45}:{value:>21}\n"
+
+    lines = [f"{comm} ({tid}, #threads: 3)\n", "-" * 67 + "\n"]
+    lines += [
+        row("se.exec_start", "4703297.989257"),
+        row("se.vruntime", "33590.264186"),
+        row("se.sum_exec_runtime", "1201.392036"),
+        row("se.nr_migrations", "17"),
+        row("nr_switches", "5120"),
+        row("nr_voluntary_switches", "5003"),
+        row("nr_involuntary_switches", "117"),
+        row("se.load.weight", "1048576"),
+        row("policy", "0"),
+        row("prio", "120"),
+        row("clock-delta", "51"),
+    ]
+    if numa:
+        lines += [
+            row("mm->numa_scan_seq", "7"),
+            row("numa_pages_migrated", str(migrated)),
+            row("numa_preferred_nid", str(preferred)),
+            row("total_numa_faults", str(sum(p + s for p, s in (faults or {}).values()))),
+            f"current_node={current}, numa_group_id=0\n",
+        ]
+        for node in sorted(set(faults or {}) | set(group_faults or {})):
+            tp, ts = (faults or {}).get(node, (0, 0))
+            gp, gs = (group_faults or {}).get(node, (0, 0))
+            lines.append(
+                f"numa_faults node={node} task_private={tp} task_shared={ts} "
+                f"group_private={gp} group_shared={gs}\n"
+            )
+    return "".join(lines)
 
 
 _HUGE_RAM = "file=/dev/hugepages/libvirt/qemu/3-web-1/qemu_back_mem.ram-node"

@@ -66,6 +66,33 @@ class BalloonState:
 
 
 @dataclass(frozen=True)
+class KernelNumaStats:
+    """The kernel's automatic NUMA balancing as it sees one VM's vCPU threads.
+
+    Extra information from Linux hosts where `kernel.numa_balancing` is on (the agent
+    reads each vCPU thread's /proc/<pid>/task/<tid>/sched); the VM's locality stays
+    numaplane's own measure. The fault counts are the kernel's NUMA hinting faults, which
+    it halves at every scan: they describe the last few scan periods.
+    """
+
+    preferred_node: int | None = None
+    """The node the kernel prefers for most of the vCPU threads (`numa_preferred_nid`);
+    None before it has chosen one."""
+    faults: int = 0
+    """The vCPU threads' recent NUMA hinting faults."""
+    local_faults: int = 0
+    """Of `faults`, those on memory of the node where the faulting thread runs now."""
+    pages_migrated: int = 0
+    """Pages the kernel migrated on these threads' faults since they started."""
+
+    @property
+    def fault_locality(self) -> float | None:
+        """The share of recent faults on local memory: the kernel's access-weighted
+        locality (hot memory counts, idle memory not at all); None without faults."""
+        return self.local_faults / self.faults if self.faults > 0 else None
+
+
+@dataclass(frozen=True)
 class VmObservation:
     id: str
     """Stable on its host (libvirt uuid, pid, sim id)."""
@@ -84,6 +111,9 @@ class VmObservation:
     """Where the vCPUs ran over the report interval: vCPU-time per node, in vCPUs (it sums
     to the vCPUs measured). Empty when only the last CPU of each vCPU is known
     (`running_cpus`): an older agent, or a backend that samples nothing between reports."""
+    kernel_numa: KernelNumaStats | None = None
+    """What the kernel's automatic NUMA balancing says of the VM; None where it is off or
+    the host cannot say."""
 
     def vcpus_by_node(self, topology: Topology) -> dict[int, float]:
         """vCPU-time per node: the interval's samples when there are any, else one count

@@ -7,7 +7,13 @@ decodes and validates) cannot drift apart.
 from __future__ import annotations
 
 from numaplane.common.topology import NumaNode, Topology
-from numaplane.common.vm import BalloonCapabilities, BalloonState, GuestMemoryStats, VmObservation
+from numaplane.common.vm import (
+    BalloonCapabilities,
+    BalloonState,
+    GuestMemoryStats,
+    KernelNumaStats,
+    VmObservation,
+)
 from numaplane.v1 import types_pb2
 
 
@@ -63,7 +69,31 @@ def vm_to_proto(vm: VmObservation, locality: float) -> types_pb2.VmObservation:
     )
     if vm.balloon is not None:
         msg.balloon.CopyFrom(balloon_to_proto(vm.balloon))
+    if vm.kernel_numa is not None:
+        msg.kernel_numa.CopyFrom(kernel_numa_to_proto(vm.kernel_numa))
     return msg
+
+
+def kernel_numa_to_proto(k: KernelNumaStats) -> types_pb2.KernelNumaStats:
+    return types_pb2.KernelNumaStats(
+        preferred_node=-1 if k.preferred_node is None else k.preferred_node,
+        faults=k.faults,
+        local_faults=k.local_faults,
+        pages_migrated=k.pages_migrated,
+    )
+
+
+def kernel_numa_from_proto(p: types_pb2.VmObservation) -> KernelNumaStats | None:
+    """None when the agent sent none (balancing off, not Linux, an older agent)."""
+    if not p.HasField("kernel_numa"):
+        return None
+    k = p.kernel_numa
+    return KernelNumaStats(
+        preferred_node=k.preferred_node if k.preferred_node >= 0 else None,
+        faults=k.faults,
+        local_faults=k.local_faults,
+        pages_migrated=k.pages_migrated,
+    )
 
 
 def balloon_to_proto(b: BalloonState) -> types_pb2.BalloonState:
@@ -136,6 +166,7 @@ def vm_from_proto(p: types_pb2.VmObservation) -> VmObservation:
         balloon=balloon_from_proto(p.balloon),
         state=p.state or "running",
         vcpu_nodes=vcpu_nodes_from_proto(p),
+        kernel_numa=kernel_numa_from_proto(p),
     )
 
 

@@ -1,8 +1,11 @@
 """The agent's end of the link: one bidirectional stream to the controller, held forever.
 
-A session is Hello -> Welcome, then three tasks owned by the session (numaplane.common.tasks.race):
-the reporter (every interval, or at once on request), the reader (commands in), and the
-command worker (apply, answer). Any of them failing ends the session; the agent then
+A session is Hello -> Welcome, then tasks owned by the session (numaplane.common.tasks.race):
+the reporter (every interval, or at once on request), the reader (commands in), the
+command worker (apply, answer), the progress sender, and — when
+`vcpu_samples_per_report` is above 1 — the vCPU sampler, which reads where the vCPUs run
+between reports into the session's `VcpuSamples` for the reporter to merge
+(numaplane.hostagent.vcpu_sampling). Any of them failing ends the session; the agent then
 reconnects after a jittered exponential delay, or at once when the controller asked it
 to (a replica that is stopping sends Reconnect).
 """
@@ -27,6 +30,7 @@ from numaplane.hostagent.commands.executor import Executor
 from numaplane.hostagent.drivers.contract import Backend
 from numaplane.hostagent.reporter import build_report
 from numaplane.hostagent.settings import AgentSettings
+from numaplane.hostagent.vcpu_sampling import VcpuSamples, sample_vcpus
 from numaplane.v1 import link_pb2, link_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -53,6 +57,8 @@ class LinkStatus:
     last_report_at: float = 0.0
     last_report_sequence: int = 0
     last_report_vms: int = 0
+    last_report_vcpu_samples: int = 0
+    """vCPU position samples merged into the last report (besides its own reading)."""
     last_error: str = ""
     errors_from_controller: int = 0
 
@@ -161,12 +167,17 @@ class AgentLink:
             async with write_lock:
                 await call.write(msg)
 
-        await race(
-            self._reporter(send, interval),
+        samples = VcpuSamples()
+        tasks = [
+            self._reporter(send, interval, samples),
             self._worker(send, commands),
             self._reader(call, commands),
             self._progress_sender(send),
-        )
+        ]
+        per_report = self._settings.vcpu_samples_per_report
+        if per_report > 1:
+            tasks.append(sample_vcpus(self._backend, samples, interval / per_report))
+        await race(*tasks)
 
     async def _progress_sender(self, send: _Send) -> None:
         while True:
@@ -176,7 +187,7 @@ class AgentLink:
             for msg in pending.values():
                 await send(link_pb2.AgentMessage(progress=msg))
 
-    async def _reporter(self, send: _Send, interval: float) -> None:
+    async def _reporter(self, send: _Send, interval: float, samples: VcpuSamples) -> None:
         sequence = 0
         self._report_wanted.set()  # first report at once
         while True:
@@ -189,12 +200,15 @@ class AgentLink:
             self._report_wanted.clear()
             topology = await asyncio.to_thread(self._backend.topology)
             obs = await asyncio.to_thread(self._backend.observe)
+            merged = samples.samples
+            obs = samples.merge_into(obs, topology)
             sequence += 1
             report = build_report(obs, topology, sequence, on_demand)
             await send(link_pb2.AgentMessage(report=report))
             self.status.last_report_at = time.time()
             self.status.last_report_sequence = sequence
             self.status.last_report_vms = len(report.vms)
+            self.status.last_report_vcpu_samples = merged
 
     async def _worker(self, send: _Send, commands: asyncio.Queue[link_pb2.Command]) -> None:
         """Start each command as a task of this session (the executor orders commands

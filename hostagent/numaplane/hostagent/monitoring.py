@@ -29,7 +29,8 @@ def do_last_report(ctx: click.Context) -> None:
     print_ok(
         f"host {agent.settings.host} -> {agent.settings.controller}: "
         f"{'connected to ' + st.controller_id if st.connected else 'disconnected'}\n"
-        f"last report #{st.last_report_sequence} {ago}, {st.last_report_vms} VMs; "
+        f"last report #{st.last_report_sequence} {ago}, {st.last_report_vms} VMs, "
+        f"{st.last_report_vcpu_samples} vCPU samples; "
         f"sessions {st.sessions}; last error: {st.last_error or '-'}"
     )
 

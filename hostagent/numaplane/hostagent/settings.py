@@ -21,6 +21,12 @@ class AgentSettings:
     """Where observations come from: sim | linux | libvirt | qmp (linux plus QEMU's monitor)."""
     report_interval_s: float = 5.0
     """Seconds between periodic reports (a report-now command sends one at once)."""
+    vcpu_samples_per_report: int = 5
+    """About how many times per report interval the agent reads where each VM's vCPU
+    threads run (linux, libvirt, qmp: one stat file per vCPU thread, no memory read):
+    every interval / this many seconds, and the report's own reading. Each report's
+    vCPU-time per node (`vcpu_nodes`, on which locality is computed) is their mean.
+    1 or less: the report's own reading alone."""
     sim_topology: Path | None = None
     """YAML/JSON host description for the sim backend (default: a 2-node host)."""
     sim_seed: int = 1

@@ -284,6 +284,44 @@ class NodeVcpus(_message.Message):
 Global___NodeVcpus: _TypeAlias = NodeVcpus  # noqa: Y015
 
 @_typing.final
+class KernelNumaStats(_message.Message):
+    """The kernel's automatic NUMA balancing as it sees one VM's vCPU threads (Linux hosts
+    with kernel.numa_balancing on: /proc/<pid>/task/<tid>/sched). Extra information: the
+    VM's locality stays numaplane's own measure. Fault counts are recent (the kernel halves
+    them at every scan).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PREFERRED_NODE_FIELD_NUMBER: _builtins.int
+    FAULTS_FIELD_NUMBER: _builtins.int
+    LOCAL_FAULTS_FIELD_NUMBER: _builtins.int
+    PAGES_MIGRATED_FIELD_NUMBER: _builtins.int
+    preferred_node: _builtins.int
+    """the node most vCPU threads prefer; -1: none chosen yet"""
+    faults: _builtins.int
+    """NUMA hinting faults of the vCPU threads"""
+    local_faults: _builtins.int
+    """of them, on memory of the node the faulting thread runs on"""
+    pages_migrated: _builtins.int
+    """pages migrated on their faults since the threads started"""
+    def __init__(
+        self,
+        *,
+        preferred_node: _builtins.int = ...,
+        faults: _builtins.int = ...,
+        local_faults: _builtins.int = ...,
+        pages_migrated: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["faults", b"faults", "local_faults", b"local_faults", "pages_migrated", b"pages_migrated", "preferred_node", b"preferred_node"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KernelNumaStats: _TypeAlias = KernelNumaStats  # noqa: Y015
+
+@_typing.final
 class VmObservation(_message.Message):
     """What the agent observed about one VM."""
 
@@ -300,6 +338,7 @@ class VmObservation(_message.Message):
     BALLOON_FIELD_NUMBER: _builtins.int
     STATE_FIELD_NUMBER: _builtins.int
     VCPU_NODES_FIELD_NUMBER: _builtins.int
+    KERNEL_NUMA_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """stable id on the host (uuid, pid, sim id)"""
     name: _builtins.str
@@ -329,6 +368,12 @@ class VmObservation(_message.Message):
     def vcpu_nodes(self) -> _containers.RepeatedCompositeFieldContainer[Global___NodeVcpus]:
         """where the vCPUs ran over the interval (sums to the"""
 
+    @_builtins.property
+    def kernel_numa(self) -> Global___KernelNumaStats:
+        """vCPUs measured); empty: only running_cpus is known
+        absent where the kernel does not balance or say
+        """
+
     def __init__(
         self,
         *,
@@ -343,10 +388,11 @@ class VmObservation(_message.Message):
         balloon: Global___BalloonState | None = ...,
         state: _builtins.str = ...,
         vcpu_nodes: _abc.Iterable[Global___NodeVcpus] | None = ...,
+        kernel_numa: Global___KernelNumaStats | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["balloon", b"balloon"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["balloon", b"balloon", "kernel_numa", b"kernel_numa"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_cpus", b"allowed_cpus", "balloon", b"balloon", "id", b"id", "locality", b"locality", "memory_by_node", b"memory_by_node", "memory_bytes", b"memory_bytes", "name", b"name", "running_cpus", b"running_cpus", "state", b"state", "vcpu_nodes", b"vcpu_nodes", "vcpus", b"vcpus"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allowed_cpus", b"allowed_cpus", "balloon", b"balloon", "id", b"id", "kernel_numa", b"kernel_numa", "locality", b"locality", "memory_by_node", b"memory_by_node", "memory_bytes", b"memory_bytes", "name", b"name", "running_cpus", b"running_cpus", "state", b"state", "vcpu_nodes", b"vcpu_nodes", "vcpus", b"vcpus"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

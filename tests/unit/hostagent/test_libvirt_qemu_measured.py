@@ -77,6 +77,11 @@ def test_a_domain_with_a_qemu_pid_is_measured_the_others_estimated(
         assert web.allowed_cpus == (8, 9, 10, 11)
         estimated = [r.getMessage() for r in caplog.records if "estimated" in r.getMessage()]
         assert len(estimated) == 1 and estimated[0].startswith("web: no QEMU pid")
+
+        # Between reports, only the measured domain's vCPU threads are sampled.
+        assert backend.sample_vcpus() == {"test": tuple(vcpu_cpus)}
+        mode = Path("/proc/sys/kernel/numa_balancing")
+        assert first.numa_balancing == (int(mode.read_text()) if mode.exists() else None)
     finally:
         stop(child)
 

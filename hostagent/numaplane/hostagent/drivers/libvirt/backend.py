@@ -16,7 +16,10 @@ libvirt does not say where a domain's memory sits. When the domain's QEMU proces
 visible here (libvirt's pid file `<qemu_pid_dir>/<name>.pid`, see
 `libvirt_mover.qemu_pid`), its memory per node, allowed CPUs and running CPUs are
 measured from /proc exactly as the linux backend measures a VM process (numa_maps, the
-vCPU threads' stat and affinity). Only when no pid is found (a remote libvirt, the test
+vCPU threads' stat and affinity, and the kernel's NUMA balancing statistics while it is
+on; the host's mode is read from /proc/sys/kernel/numa_balancing), and between reports
+`sample_vcpus` re-reads where those vCPU threads are, as the linux backend does — without
+the libvirt connection or its lock. Only when no pid is found (a remote libvirt, the test
 driver, a stale pid file) does the backend fall back to an estimate from the binding:
 the current memory split evenly over the numatune nodes, or over the nodes of the
 vCPUs' CPUs when unbound, with the CPUs libvirt reports; it logs that once per domain.
@@ -37,6 +40,7 @@ import logging
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +48,8 @@ from numaplane.common.topology import Topology
 from numaplane.common.units import format_size
 from numaplane.common.vm import HostObservation, VmObservation
 from numaplane.hostagent.collectors.host_files import HostFileError, ProcessGone
+from numaplane.hostagent.collectors.kernel_numa import balancing_on
+from numaplane.hostagent.collectors.vcpu_positions import VcpuThreads
 from numaplane.hostagent.collectors.vm_processes import VmProcess
 from numaplane.hostagent.drivers.contract import (
     Backend,
@@ -60,7 +66,11 @@ from numaplane.hostagent.drivers.libvirt.domain_xml import (
 )
 from numaplane.hostagent.drivers.libvirt.mover import QEMU_PID_DIR, qemu_pid
 from numaplane.hostagent.drivers.libvirt.topology import parse_cells, topology_from_cells
-from numaplane.hostagent.drivers.linux.backend import LinuxBackend
+from numaplane.hostagent.drivers.linux.backend import (
+    LinuxBackend,
+    MeasuredProcess,
+    sample_vcpu_threads,
+)
 
 if TYPE_CHECKING:
     from numaplane.hostagent.drivers.libvirt.balloon import LibvirtBalloon
@@ -96,6 +106,8 @@ class LibvirtBackend(Backend):
         self._qemu_pid_dir = qemu_pid_dir
         self._proc = LinuxBackend()
         self._estimated: set[str] = set()  # domains already logged as estimated
+        # The measured domains' vCPU threads, for sample_vcpus; replaced whole per observe.
+        self._vcpu_threads: Mapping[str, VcpuThreads] = {}
         self._lock = threading.Lock()
         # libvirt prints every error on stderr by default, including the "domain not
         # found" of a lookup that is expected to miss; this backend reports errors itself.
@@ -129,14 +141,26 @@ class LibvirtBackend(Backend):
             return self._topology(self._domains())
 
     def observe(self) -> HostObservation:
+        balancing = self._proc.numa_balancing()
         with self._lock:
             domains = self._domains()
             topology = self._topology(domains)
+            threads: dict[str, VcpuThreads] = {}
+            vms = tuple(
+                self._observation(dom, d, info, threads, kernel_numa=balancing_on(balancing))
+                for dom, d, info in domains
+            )
+            self._vcpu_threads = threads
             return self._balloons.fill(HostObservation(
                 free_by_node={n.id: n.memory_free_bytes for n in topology.nodes},
-                vms=tuple(self._observation(dom, d, info) for dom, d, info in domains),
+                vms=vms,
                 observed_at=time.time(),
+                numa_balancing=balancing,
             ))
+
+    def sample_vcpus(self) -> dict[str, tuple[int, ...]]:
+        """Where the measured domains' vCPU threads are now (/proc only: no libvirt call)."""
+        return sample_vcpu_threads(self._vcpu_threads, self._proc.proc_root)
 
     def balloon(self, vm: str) -> LibvirtBalloon | None:
         return self._balloons.driver(vm)
@@ -249,13 +273,25 @@ class LibvirtBackend(Backend):
                 f"free for {format_size(start.boot_bytes)}"
             )
 
-    def _observation(self, dom: Any, d: DomainNuma, info: list[int]) -> VmObservation:
+    def _observation(
+        self,
+        dom: Any,
+        d: DomainNuma,
+        info: list[int],
+        threads: dict[str, VcpuThreads],
+        *,
+        kernel_numa: bool,
+    ) -> VmObservation:
+        """One domain; a measured one's vCPU threads are added to `threads`."""
         active = _active(info)
-        measured = self._measured(d.name) if active else None
+        measured = self._measured(d.name, kernel_numa=kernel_numa) if active else None
         running: tuple[int, ...] = ()
+        kernel = None
         if measured is not None:
-            memory_by_node = measured.memory_by_node
-            allowed, running = measured.allowed_cpus, measured.running_cpus
+            threads[d.name] = measured.vcpu_threads
+            memory_by_node = measured.vm.memory_by_node
+            allowed, running = measured.vm.allowed_cpus, measured.vm.running_cpus
+            kernel = measured.vm.kernel_numa
         else:
             memory_by_node = self._memory_by_node(d, info) if active else {}
             allowed = d.allowed_cpus or tuple(c for cell in self._cells for c in cell.cpus)
@@ -273,9 +309,10 @@ class LibvirtBackend(Backend):
             allowed_cpus=allowed,
             running_cpus=running,
             state="running" if active else "shutoff",
+            kernel_numa=kernel,
         )
 
-    def _measured(self, name: str) -> VmObservation | None:
+    def _measured(self, name: str, *, kernel_numa: bool) -> MeasuredProcess | None:
         """The domain's QEMU process read from /proc as the linux backend reads a VM.
 
         None when no pid file names a live process (the caller then estimates from the
@@ -285,7 +322,9 @@ class LibvirtBackend(Backend):
         pid = qemu_pid(name, self._qemu_pid_dir)
         if pid is not None:
             try:
-                return self._proc.observe_process(VmProcess(name=name, pid=pid))
+                return self._proc.observe_process(
+                    VmProcess(name=name, pid=pid), kernel_numa=kernel_numa
+                )
             except ProcessGone:
                 pass  # a stale pid file
             except HostFileError as e:

@@ -11,6 +11,14 @@ others must report. Per VM:
   same source for both keeps `sum(memory_by_node) == memory_bytes`.
 - `allowed_cpus` is the union of the vCPU threads' affinity masks and `running_cpus` the
   CPU each vCPU thread last ran on (see `vcpu_threads` for which threads are vCPUs).
+- `kernel_numa`, where the kernel's automatic NUMA balancing is on, is what the kernel
+  says of the vCPU threads in their sched files (preferred node, local hinting faults,
+  pages migrated; see `collectors.kernel_numa` for what is read and why it stays beside
+  the locality, not in it); the host's mode is `HostObservation.numa_balancing`, read
+  from `<proc_root>/sys/kernel/numa_balancing`.
+
+Between reports the agent asks `sample_vcpus` where the vCPUs are: it re-reads the stat
+file of each vCPU thread the last `observe` found (`vcpu_positions`), nothing else.
 
 A process that exits while it is being read (or is a zombie) is left out of the report,
 not an error. A file that exists but cannot be read (another user's process without
@@ -22,11 +30,18 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from numaplane.common.topology import Topology
 from numaplane.common.vm import HostObservation, VmObservation
 from numaplane.hostagent.collectors.host_files import HostFileError, ProcessGone
+from numaplane.hostagent.collectors.kernel_numa import (
+    balancing_on,
+    read_numa_balancing,
+    read_task_numa,
+    vm_kernel_numa,
+)
 from numaplane.hostagent.collectors.numa_maps import read_numa_maps
 from numaplane.hostagent.collectors.process_threads import (
     AffinitySource,
@@ -42,12 +57,22 @@ from numaplane.hostagent.collectors.sysfs_topology import (
     read_free_by_node,
     read_sysfs_topology,
 )
+from numaplane.hostagent.collectors.vcpu_positions import VcpuThreads, read_vcpu_cpus
 from numaplane.hostagent.collectors.vcpu_threads import (
     DEFAULT_VCPU_THREAD_PREFIX,
     select_vcpu_threads,
 )
 from numaplane.hostagent.collectors.vm_processes import VmProcess, discover_vm_processes
 from numaplane.hostagent.drivers.contract import Backend, BackendCapabilities, BackendError
+
+
+@dataclass(frozen=True)
+class MeasuredProcess:
+    """One VM process as `LinuxBackend.observe_process` read it."""
+
+    vm: VmObservation
+    vcpu_threads: VcpuThreads
+    """Its vCPU threads, for sampling where they run until the next observation."""
 
 
 class LinuxBackend(Backend):
@@ -81,6 +106,9 @@ class LinuxBackend(Backend):
             real_proc = proc_root == DEFAULT_PROC_ROOT
             affinity = SchedAffinity() if real_proc else StatusAffinity(proc_root)
         self._affinity = affinity
+        self._vcpu_threads: dict[str, VcpuThreads] = {}
+        """The last observation's vCPU threads by VM name; replaced whole, never changed
+        in place (sample_vcpus reads it from another thread)."""
 
     def capabilities(self) -> BackendCapabilities:
         # Memory migration: move_pages(2) on the VM's process
@@ -118,24 +146,50 @@ class LinuxBackend(Backend):
     def observe(self) -> HostObservation:
         try:
             free = read_free_by_node(self._sysfs_root, self._proc_root)
+            balancing = read_numa_balancing(self._proc_root)
             processes = discover_vm_processes(
                 self._proc_root, pids=self._vm_pids, comm_pattern=self._comm_pattern
             )
-            vms = []
+            measured = []
             for process in processes:
                 try:
-                    vms.append(self.observe_process(process))
+                    measured.append(
+                        self.observe_process(process, kernel_numa=balancing_on(balancing))
+                    )
                 except ProcessGone:
                     continue
         except HostFileError as e:
             raise BackendError(f"cannot observe the host: {e}") from e
-        return HostObservation(free_by_node=free, vms=tuple(vms), observed_at=time.time())
+        self._vcpu_threads = {m.vm.name: m.vcpu_threads for m in measured}
+        return HostObservation(
+            free_by_node=free,
+            vms=tuple(m.vm for m in measured),
+            observed_at=time.time(),
+            numa_balancing=balancing,
+        )
 
-    def observe_process(self, process: VmProcess) -> VmObservation:
+    def numa_balancing(self) -> int | None:
+        """The kernel's NUMA balancing mode under this proc root (None: not said)."""
+        try:
+            return read_numa_balancing(self._proc_root)
+        except HostFileError as e:
+            raise BackendError(f"cannot read the NUMA balancing mode: {e}") from e
+
+    @property
+    def vcpu_threads(self) -> Mapping[str, VcpuThreads]:
+        """The vCPU threads the last `observe` found, by VM name."""
+        return self._vcpu_threads
+
+    def sample_vcpus(self) -> dict[str, tuple[int, ...]]:
+        """Where the vCPU threads the last `observe` found are now (one stat file each)."""
+        return sample_vcpu_threads(self._vcpu_threads, self._proc_root)
+
+    def observe_process(self, process: VmProcess, *, kernel_numa: bool = False) -> MeasuredProcess:
         """One VM from its process; ProcessGone if it exited (or is a zombie) meanwhile.
 
-        Public because the libvirt backend measures a domain through its QEMU process
-        the same way.
+        `kernel_numa`: also read the kernel's NUMA balancing statistics of its vCPU
+        threads (only meaningful while balancing is on). Public because the libvirt
+        backend measures a domain through its QEMU process the same way.
         """
         pid = process.pid
         threads = self._live_threads(pid)
@@ -146,15 +200,22 @@ class LinuxBackend(Backend):
         vcpus = select_vcpu_threads(threads, self._vcpu_prefix)
         allowed: set[int] = set()
         running: list[int] = []
+        tids: list[int] = []
         for thread in vcpus:
             try:
                 allowed |= self._affinity.allowed_cpus(pid, thread.tid)
             except ProcessGone:
                 continue  # this vCPU thread exited between listing and reading
             running.append(thread.last_cpu)
+            tids.append(thread.tid)
         if not running:
             raise ProcessGone(f"process {pid} has no live threads left")
-        return VmObservation(
+        kernel = (
+            vm_kernel_numa(read_task_numa(pid, tid, self._proc_root) for tid in tids)
+            if kernel_numa
+            else None
+        )
+        vm = VmObservation(
             id=str(pid),
             name=process.name,
             vcpus=len(running),
@@ -162,7 +223,9 @@ class LinuxBackend(Backend):
             memory_by_node=memory_by_node,
             allowed_cpus=tuple(sorted(allowed)),
             running_cpus=tuple(running),
+            kernel_numa=kernel,
         )
+        return MeasuredProcess(vm=vm, vcpu_threads=VcpuThreads(pid=pid, tids=tuple(tids)))
 
     def _live_threads(self, pid: int) -> list[TaskStat]:
         threads = []
@@ -176,3 +239,13 @@ class LinuxBackend(Backend):
         if not threads:
             raise ProcessGone(f"process {pid} has exited")
         return threads
+
+
+def sample_vcpu_threads(
+    threads: Mapping[str, VcpuThreads], proc_root: Path
+) -> dict[str, tuple[int, ...]]:
+    """`Backend.sample_vcpus` for backends that observe through this one (libvirt, qmp)."""
+    try:
+        return read_vcpu_cpus(threads, proc_root)
+    except HostFileError as e:
+        raise BackendError(f"cannot sample where the vCPUs run: {e}") from e

@@ -3,8 +3,10 @@
 The operator names every VM and its monitor socket (`--qmp-sockets web-1=/run/web-1.qmp`).
 The QEMU behind a socket is found by the peer pid of the connection (SO_PEERCRED), so
 nothing has to be guessed from command lines; the linux backend then observes that
-process like any other (memory per node from numa_maps, vCPU threads and their CPUs),
-and the VM's balloon is read and moved over the same socket (`QmpBalloon`).
+process like any other (memory per node from numa_maps, vCPU threads and their CPUs, the
+kernel's NUMA balancing mode and statistics), `sample_vcpus` re-reads where the vCPU
+threads of the last observation are (no QMP call), and the VM's balloon is read and
+moved over the same socket (`QmpBalloon`).
 
 A socket nobody answers on is a VM that is not running: it is left out of the report,
 as the linux backend leaves out an exited process, and logged once when it goes away.
@@ -21,8 +23,9 @@ from pathlib import Path
 from numaplane.common.topology import Topology
 from numaplane.common.vm import HostObservation
 from numaplane.hostagent.collectors.sysfs_topology import DEFAULT_PROC_ROOT, DEFAULT_SYSFS_ROOT
+from numaplane.hostagent.collectors.vcpu_positions import VcpuThreads
 from numaplane.hostagent.drivers.contract import Backend, BackendCapabilities, observe_balloon
-from numaplane.hostagent.drivers.linux.backend import LinuxBackend
+from numaplane.hostagent.drivers.linux.backend import LinuxBackend, sample_vcpu_threads
 from numaplane.hostagent.drivers.qmp import QmpClient, QmpConnectionError, QmpError
 from numaplane.hostagent.drivers.qmp.balloon import QmpBalloon
 from numaplane.hostagent.drivers.qmp.client import DEFAULT_TIMEOUT_S
@@ -61,6 +64,7 @@ class QmpBackend(Backend):
         self._balloons = {name: QmpBalloon(name, client, stats_period_s=stats_period_s)
                           for name, client in self._clients.items()}
         self._absent: set[str] = set()
+        self._vcpu_threads: Mapping[str, VcpuThreads] = {}  # the last observation's
 
     def capabilities(self) -> BackendCapabilities:
         return BackendCapabilities(name="qmp", balloon=True)
@@ -72,7 +76,9 @@ class QmpBackend(Backend):
         """Each answering VM: the linux backend's view of its QEMU, QEMU's run state
         (running, paused, ...) and its balloon."""
         status = self._answering()
-        obs = self._linux({name: pid for name, (pid, _) in status.items()}).observe()
+        linux = self._linux({name: pid for name, (pid, _) in status.items()})
+        obs = linux.observe()
+        self._vcpu_threads = linux.vcpu_threads
         vms = tuple(
             dataclasses.replace(
                 vm, state=status[vm.name][1], balloon=observe_balloon(self._balloons[vm.name])
@@ -80,6 +86,10 @@ class QmpBackend(Backend):
             for vm in obs.vms
         )
         return dataclasses.replace(obs, vms=vms)
+
+    def sample_vcpus(self) -> dict[str, tuple[int, ...]]:
+        """Where the vCPU threads of the last observation are now (/proc only)."""
+        return sample_vcpu_threads(self._vcpu_threads, self._proc_root)
 
     def balloon(self, vm: str) -> QmpBalloon | None:
         return self._balloons.get(vm)

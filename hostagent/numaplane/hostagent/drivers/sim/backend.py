@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from numaplane.common.locality import vcpus_by_node
 from numaplane.common.topology import Topology
 from numaplane.common.vm import HostObservation
 from numaplane.hostagent.drivers.contract import Backend, BackendCapabilities
@@ -46,13 +47,21 @@ class SimBackend(Backend):
         return self.with_host(lambda host: host.topology())
 
     def observe(self) -> HostObservation:
-        """The host's observation, each VM with its full balloon state (driver `sim`)."""
+        """The host's observation, each VM with its full balloon state (driver `sim`) and
+        its vCPUs per node exactly as the simulator places them (`vcpu_nodes`: the
+        simulated vCPUs stay on their CPUs between the simulator's own moves, so there
+        is nothing to sample)."""
 
         def read(host: SimHost) -> HostObservation:
             obs = host.observe(observed_at=self._last)
+            node_of = host.topology().node_of_cpu
             states = {vm.name: vm for vm in host.vms()}
             vms = tuple(
-                dataclasses.replace(vm, balloon=sim_balloon_state(states[vm.name], self._last))
+                dataclasses.replace(
+                    vm,
+                    balloon=sim_balloon_state(states[vm.name], self._last),
+                    vcpu_nodes=vcpus_by_node(states[vm.name].vcpu_cpus, node_of),
+                )
                 for vm in obs.vms
             )
             return dataclasses.replace(obs, vms=vms)
